@@ -1,0 +1,1 @@
+"""Accounts: departments, users, roles, sessions and API keys."""

@@ -1,0 +1,88 @@
+"""Settings, read from ``CITYOS_*`` environment variables and an optional ``cityos.toml``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Language = Literal["zh-CN", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
+
+
+class Settings(BaseSettings):
+    """Every setting of CityOS. Each one is documented in ``docs/configuration.md``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CITYOS_", toml_file="cityos.toml", extra="ignore", frozen=True
+    )
+
+    database_url: str = Field(
+        "sqlite:///./cityos.db",
+        description="SQLAlchemy URL of the database (SQLite file or postgresql+psycopg://).",
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Signs session cookies and CSRF tokens; generated and stored in the "
+        "database on first run when unset.",
+    )
+    mqtt_url: str | None = Field(None, description="MQTT broker URL; unset means no broker.")
+    base_url: str = Field(
+        "http://127.0.0.1:8000", description="Public URL of this CityOS, used in links."
+    )
+    default_language: Language = Field(
+        "zh-CN", description="UI language when neither the user nor the browser chose one."
+    )
+    map_tile_url: str = Field(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="Raster tile URL template for maps; empty for a plain background.",
+    )
+    map_tile_attribution: str = Field(
+        "© OpenStreetMap contributors", description="Attribution shown under the map tiles."
+    )
+    max_upload_mb: float = Field(
+        50.0, gt=0, description="Largest accepted upload (GeoJSON and other files), in MB."
+    )
+    session_hours: float = Field(12.0, gt=0, description="How long a login session lasts.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins allowed per account or address in the window."
+    )
+    login_window_minutes: float = Field(
+        15.0, gt=0, description="Window over which failed logins are counted."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        """Accept plain ``postgresql://`` URLs and use psycopg 3 for them."""
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

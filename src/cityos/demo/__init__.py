@@ -1,0 +1,38 @@
+"""The demo city: a deterministic, plausible city to try CityOS on.
+
+``seed`` runs every step in order; each step is idempotent (seeding twice is harmless).
+Later domains add their demo data by appending a step to ``STEPS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from cityos.demo.city import seed_areas
+from cityos.demo.people import DEMO_PASSWORD, DEMO_USERS, seed_departments, seed_users
+
+Step = Callable[[Session], str]
+STEPS: list[Step] = [seed_departments, seed_users, seed_areas]
+
+
+@dataclass
+class DemoReport:
+    lines: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return "\n".join(self.lines)
+
+
+def seed(db_session: Session) -> DemoReport:
+    """Seed every part of the demo city into ``db_session`` (the caller commits)."""
+    report = DemoReport()
+    for step in STEPS:
+        report.lines.append(step(db_session))
+        db_session.flush()
+    return report
+
+
+__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "STEPS", "DemoReport", "seed"]

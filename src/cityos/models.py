@@ -1,0 +1,8 @@
+"""Imports every domain's tables so that ``Base.metadata`` knows them all (for Alembic)."""
+
+from cityos import instance
+from cityos.audit import models as audit_models
+from cityos.auth import models as auth_models
+from cityos.geo import models as geo_models
+
+__all__ = ["audit_models", "auth_models", "geo_models", "instance"]
