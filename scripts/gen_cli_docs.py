@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
+from typing import Any
+
 import typer.main
 
 from cityos.cli import app
@@ -15,10 +16,9 @@ from cityos.cli import app
 OUT = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 
-def describe(param: click.Parameter) -> str:
-    if isinstance(param, click.Argument):
-        return f"| `{param.human_readable_name}` | argument | |"
-    assert isinstance(param, click.Option)
+def describe(param: Any) -> str:
+    if param.param_type_name == "argument":
+        return f"| `{(param.metavar or param.name or '').upper()}` | argument: {getattr(param, 'help', '') or ''} | |"
     names = " / ".join(f"`{n}`" for n in [*param.opts, *param.secondary_opts])
     default = "" if param.default in (None, False, ()) or param.required else f"`{param.default}`"
     required = "required" if param.required else default
@@ -29,8 +29,8 @@ def sections() -> list[str]:
     root = typer.main.get_command(app)
     lines: list[str] = []
 
-    def walk(command: click.Command, path: str) -> None:
-        if isinstance(command, click.Group):
+    def walk(command: Any, path: str) -> None:
+        if hasattr(command, "commands"):
             if path != "cityos":
                 lines.extend([f"## `{path}`", "", (command.help or "").strip(), ""])
             for name in sorted(command.commands):

@@ -3,8 +3,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
 import typer.main
 from sqlalchemy.orm import Session
@@ -29,12 +29,12 @@ def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     get_settings.cache_clear()
 
 
-def command_paths() -> list[tuple[str, click.Command]]:
+def command_paths() -> list[tuple[str, Any]]:
     root = typer.main.get_command(app)
-    found: list[tuple[str, click.Command]] = []
+    found: list[tuple[str, Any]] = []
 
-    def walk(command: click.Command, path: str) -> None:
-        if isinstance(command, click.Group):
+    def walk(command: Any, path: str) -> None:
+        if hasattr(command, "commands"):
             for name, sub in command.commands.items():
                 walk(sub, f"{path} {name}")
         else:

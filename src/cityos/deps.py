@@ -31,6 +31,8 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
         session.commit()
     except BaseException:
+        # Keep the loaded objects (the signed-in user) usable by the error page.
+        session.expunge_all()
         session.rollback()
         raise
     finally:

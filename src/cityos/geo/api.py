@@ -55,9 +55,7 @@ def locate(
 )
 def list_areas(
     db: SessionDep,
-    level: Annotated[
-        str | None, Query(description="city, district, subdistrict or grid.")
-    ] = None,
+    level: Annotated[str | None, Query(description="city, district, subdistrict or grid.")] = None,
     parent: Annotated[
         str | None, Query(description="Only the direct children of the area with this code.")
     ] = None,

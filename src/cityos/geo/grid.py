@@ -15,14 +15,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import h3
 import numpy as np
 import numpy.typing as npt
 import shapely
 from pyproj import CRS, Transformer
-from sqlalchemy import delete
+from sqlalchemy import Table, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,8 +76,7 @@ def _check_arguments(cell_size_m: float | None, h3_resolution: int | None) -> No
             f"(got {cell_size_m:g} m)."
         )
     if h3_resolution is not None and not (
-        isinstance(h3_resolution, int)
-        and MIN_H3_RESOLUTION <= h3_resolution <= MAX_H3_RESOLUTION
+        isinstance(h3_resolution, int) and MIN_H3_RESOLUTION <= h3_resolution <= MAX_H3_RESOLUTION
     ):
         raise InvalidInput(
             f"The H3 resolution must be a whole number from {MIN_H3_RESOLUTION} (cells of "
@@ -127,7 +126,8 @@ def _polygonal(geometries: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
     result = geometries.copy()
     type_ids = shapely.get_type_id(result)
     for i in np.flatnonzero(type_ids == shapely.GeometryType.GEOMETRYCOLLECTION):
-        parts = [p for p in shapely.get_parts(result[i]) if p.geom_type == "Polygon"]
+        flat = shapely.get_parts(shapely.get_parts(result[i]))  # multi-parts too
+        parts = [part for part in flat if part.geom_type == "Polygon"]
         result[i] = shapely.multipolygons(parts) if parts else shapely.Polygon()
     return result
 
@@ -191,9 +191,7 @@ def _h3_cells(within: Area, geometry: Any, resolution: int) -> _Cells:
         rings = np.array([boundaries[i] for i in members], dtype=np.float64)[:, :, ::-1]
         geometries[members] = shapely.polygons(rings)
     codes = [f"H3-{cell}" for cell in cells]
-    properties = [
-        {"kind": "h3", "h3_resolution": resolution, "h3_index": cell} for cell in cells
-    ]
+    properties = [{"kind": "h3", "h3_resolution": resolution, "h3_index": cell} for cell in cells]
     return _Cells(geometries, codes, properties)
 
 
@@ -304,7 +302,7 @@ def generate_grid(
     new_codes = set(cells.codes)
     stale = [int(index.ids[p]) for p in existing if str(index.codes[p]) not in new_codes]
     if stale:
-        table = Area.__table__
+        table = cast(Table, Area.__table__)
         try:
             for start in range(0, len(stale), 500):
                 chunk = stale[start : start + 500]

@@ -17,8 +17,8 @@ repairs agree on what the polygon covers:
 
 Then the ``make_valid`` result is imported and the repair is listed in
 ``ImportReport.repaired`` as ``(index, code, what was wrong and what was done)``. Typical safe
-repairs: a ring that touches itself (a hole pinched to the shell), a zero-width spike, a
-duplicated ring. Otherwise the feature is refused with GEOS's reason and where it happens
+repairs: a ring that touches itself (a hole pinched to the shell), a zero-width spike.
+Otherwise the feature is refused with GEOS's reason and where it happens
 (``Self-intersection at longitude …, latitude …``): a bow-tie polygon, for example, is two
 triangles to ``make_valid`` but one triangle (or nothing) to ``buffer(0)``, so no repair can
 be trusted to say what was meant. An unclosed ring is closed and reported the same way.
@@ -69,7 +69,7 @@ class ImportReport:
     repaired: list[tuple[int, str, str]] = field(default_factory=list)
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     """A feature's geometry cannot be imported; the message is the reason."""
 
 
@@ -175,49 +175,51 @@ def _ring(coordinates: Any, notes: list[str]) -> Any:
     try:
         ring = np.asarray(coordinates, dtype=np.float64)
     except (TypeError, ValueError):
-        raise _Refused(
+        raise _RefusedError(
             "has malformed coordinates; a ring is a list of [longitude, latitude] positions"
         ) from None
     if ring.ndim != 2 or ring.shape[1] < 2 or not ring.shape[0]:
-        raise _Refused(
+        raise _RefusedError(
             "has malformed coordinates; a ring is a list of [longitude, latitude] positions"
         )
     ring = ring[:, :2]
     problem = coordinate_problem(ring[:, 0], ring[:, 1])
     if problem:
-        raise _Refused(problem)
+        raise _RefusedError(problem)
     if not np.array_equal(ring[0], ring[-1]):
         ring = np.vstack([ring, ring[:1]])
         if "closed an unclosed ring" not in notes:
             notes.append("closed an unclosed ring")
     if ring.shape[0] < 4:
-        raise _Refused("has a ring with fewer than 4 positions; a polygon ring needs at least 4")
+        raise _RefusedError(
+            "has a ring with fewer than 4 positions; a polygon ring needs at least 4"
+        )
     return ring
 
 
 def _polygon(rings: Any, notes: list[str]) -> Any:
     if not isinstance(rings, list) or not rings:
-        raise _Refused("has malformed coordinates; a Polygon is a list of rings")
+        raise _RefusedError("has malformed coordinates; a Polygon is a list of rings")
     shell, *holes = (_ring(ring, notes) for ring in rings)
     return shapely.Polygon(shell, holes)
 
 
 def _geometry(value: Any, notes: list[str]) -> Any:
     if value is None:
-        raise _Refused('has no geometry ("geometry": null); give the area\'s outline')
+        raise _RefusedError('has no geometry ("geometry": null); give the area\'s outline')
     if not isinstance(value, dict) or "type" not in value:
-        raise _Refused('has a malformed geometry; it must be an object with "type"')
+        raise _RefusedError('has a malformed geometry; it must be an object with "type"')
     kind = value["type"]
     if kind not in _POLYGONAL:
         article = "an" if str(kind)[:1] in "AEIOU" else "a"
-        raise _Refused(
+        raise _RefusedError(
             f"is {article} {kind}; only Polygon and MultiPolygon areas can be imported"
         )
     coordinates = value.get("coordinates")
     if kind == "Polygon":
         return _polygon(coordinates, notes)
     if not isinstance(coordinates, list) or not coordinates:
-        raise _Refused("has malformed coordinates; a MultiPolygon is a list of polygons")
+        raise _RefusedError("has malformed coordinates; a MultiPolygon is a list of polygons")
     return shapely.MultiPolygon([_polygon(polygon, notes) for polygon in coordinates])
 
 
@@ -248,7 +250,7 @@ def _repair(geometry: Any, notes: list[str]) -> Any:
         difference = shapely.symmetric_difference(repaired, buffered).area
         safe = larger > 0 and difference < SAFE_REPAIR_TOLERANCE * larger
     if not safe:
-        raise _Refused(
+        raise _RefusedError(
             f"is not a valid polygon ({reason}) and cannot be repaired safely; fix the "
             "outline there (e.g. a ring crossing itself must be split into separate "
             "polygons) and import again"
@@ -272,9 +274,17 @@ def _text_property(properties: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def _available(properties: dict[str, Any]) -> str:
-    names = sorted(properties)
-    return ", ".join(names) if names else "none"
+def _property_problem(properties: dict[str, Any], name: str, holds: str) -> str:
+    if name not in properties:
+        names = ", ".join(sorted(properties)) or "none"
+        return (
+            f"has no {name!r} property; the feature's properties are: {names}. Pick the "
+            f"property holding the area {holds}."
+        )
+    return (
+        f"has an empty or unusable {name!r} property ({properties[name]!r}); area {holds} "
+        "must be non-empty text or whole numbers"
+    )
 
 
 def _check_feature(
@@ -295,21 +305,15 @@ def _check_feature(
         problems.append('has "properties" that is not an object')
     code = _text_property(properties, code_property)
     if code is None:
-        problems.append(
-            f"has no {code_property!r} property (or it is empty); the feature's properties "
-            f"are: {_available(properties)}. Pick the property holding the area codes."
-        )
+        problems.append(_property_problem(properties, code_property, "codes"))
     name = _text_property(properties, name_property)
     if name is None:
-        problems.append(
-            f"has no {name_property!r} property (or it is empty); the feature's properties "
-            f"are: {_available(properties)}. Pick the property holding the area names."
-        )
+        problems.append(_property_problem(properties, name_property, "names"))
     name_en = _text_property(properties, name_en_property) if name_en_property else None
     geometry = None
     try:
         geometry = _repair(_geometry(feature.get("geometry"), notes), notes)
-    except _Refused as refused:
+    except _RefusedError as refused:
         problems.append(str(refused))
     return code, name, name_en, geometry, properties, problems, notes
 
@@ -374,8 +378,7 @@ def import_geojson(
 
     prepared, later = prepare_areas(db_session, inputs) if inputs else (None, [])
     problems.extend(
-        AreaProblem(input_feature[problem.index], problem.code, problem.reason)
-        for problem in later
+        AreaProblem(input_feature[problem.index], problem.code, problem.reason) for problem in later
     )
     if problems or prepared is None:
         problems.sort(key=lambda problem: problem.index)

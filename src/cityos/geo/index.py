@@ -12,6 +12,7 @@ never used: not after a write in this process, another process, or on another da
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -113,6 +114,8 @@ class AreaIndex:
             ancestors = self.ancestor_position[level.rank]
             self._ids_at[level] = self.ids_or_none[ancestors]
             self._codes_at[level] = self.codes[ancestors]
+        self._raster: LookupRaster | None = None  # built on the first large bulk lookup
+        self._raster_lock = threading.Lock()
         # One tree per level; ``tree_positions[level][i]`` is the position of tree item i.
         self.trees: dict[AreaLevel, shapely.STRtree] = {}
         self.tree_positions: dict[AreaLevel, IntArray] = {}
@@ -218,6 +221,94 @@ class AreaIndex:
                 pending = np.flatnonzero(result < 0)
             else:
                 pending = pending[result[pending] < 0]
+        return result
+
+    def locate_xy(self, lons: npt.NDArray[np.float64], lats: npt.NDArray[np.float64]) -> IntArray:
+        """:meth:`locate_points` for coordinate arrays, with the same answers.
+
+        Large batches go through the lookup raster (built once per index): points in a
+        bucket that no boundary touches get the bucket's answer by arithmetic; only points in
+        buckets crossed by a boundary are turned into Points and queried in the trees.
+        """
+        if len(lons) < RASTER_MIN_POINTS or self.size == 0:
+            return self.locate_points(shapely.points(lons, lats))
+        raster = self.raster()
+        result = raster.lookup(lons, lats)
+        mixed = np.flatnonzero(result == MIXED)
+        if mixed.size:
+            result[mixed] = self.locate_points(shapely.points(lons[mixed], lats[mixed]))
+        return result
+
+    def raster(self) -> LookupRaster:
+        with self._raster_lock:
+            if self._raster is None:
+                self._raster = LookupRaster.build(self)
+            return self._raster
+
+
+RASTER_MIN_POINTS = 20_000
+MIXED = -2
+_EDGE = 1e-6  # in buckets: how close to a bucket a boundary may pass and still mark it
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRaster:
+    """A regular lon/lat grid of buckets over every area, each holding the answer for all its
+    points (an area position, or -1 for outside) or ``MIXED`` when a boundary crosses it.
+
+    A bucket whose closed box no area boundary touches lies wholly inside or wholly outside
+    each area, so every point in it has the same answer as the bucket's centre: the answers
+    are exactly those of the trees. Boundaries are cut into pieces shorter than half a bucket
+    and each piece marks the buckets its bounding box touches (a margin of 1e-6 bucket
+    absorbs rounding), so no crossed bucket is missed.
+    """
+
+    x0: float
+    y0: float
+    size: float
+    nx: int
+    ny: int
+    answers: npt.NDArray[np.int32]
+
+    @classmethod
+    def build(cls, index: AreaIndex) -> LookupRaster:
+        min_x, min_y, max_x, max_y = (float(v) for v in shapely.total_bounds(index.geometries))
+        width, height = max(max_x - min_x, 1e-9), max(max_y - min_y, 1e-9)
+        buckets = min(max(256 * index.size, 1 << 14), 1 << 21)
+        size = math.sqrt(width * height / buckets)
+        nx, ny = math.ceil(width / size) + 2, math.ceil(height / size) + 2
+        x0, y0 = min_x - size, min_y - size  # one empty bucket of margin all round
+
+        mixed = np.zeros(nx * ny, dtype=bool)
+        lines = shapely.get_parts(shapely.boundary(index.geometries))
+        lines = shapely.segmentize(lines, size / 2)
+        xy, line = shapely.get_coordinates(lines, return_index=True)
+        same = line[1:] == line[:-1]
+        a, b = xy[:-1][same], xy[1:][same]
+        i0 = np.floor((np.minimum(a[:, 0], b[:, 0]) - x0) / size - _EDGE).astype(np.int64)
+        i1 = np.floor((np.maximum(a[:, 0], b[:, 0]) - x0) / size + _EDGE).astype(np.int64)
+        j0 = np.floor((np.minimum(a[:, 1], b[:, 1]) - y0) / size - _EDGE).astype(np.int64)
+        j1 = np.floor((np.maximum(a[:, 1], b[:, 1]) - y0) / size + _EDGE).astype(np.int64)
+        span = int(max((i1 - i0).max(initial=0), (j1 - j0).max(initial=0)))
+        for di in range(span + 1):
+            for dj in range(span + 1):
+                ok = (i0 + di <= i1) & (j0 + dj <= j1)
+                mixed[(j0[ok] + dj) * nx + (i0[ok] + di)] = True
+
+        answers = np.full(nx * ny, MIXED, dtype=np.int32)
+        clear = np.flatnonzero(~mixed)
+        centre_x = x0 + (clear % nx + 0.5) * size
+        centre_y = y0 + (clear // nx + 0.5) * size
+        answers[clear] = index.locate_points(shapely.points(centre_x, centre_y))
+        return cls(x0=x0, y0=y0, size=size, nx=nx, ny=ny, answers=answers)
+
+    def lookup(self, lons: npt.NDArray[np.float64], lats: npt.NDArray[np.float64]) -> IntArray:
+        """Per point: an area position, -1 (outside), or ``MIXED`` (ask the trees)."""
+        i = np.floor((lons - self.x0) / self.size).astype(np.int64)
+        j = np.floor((lats - self.y0) / self.size).astype(np.int64)
+        within = (i >= 0) & (i < self.nx) & (j >= 0) & (j < self.ny)
+        flat = np.where(within, j * self.nx + i, 0)
+        result: IntArray = np.where(within, self.answers[flat], -1).astype(np.int64)
         return result
 
 

@@ -101,7 +101,8 @@ def locate(db_session: Session, *, lon: float, lat: float) -> Location:
     lon, lat = float(lon), float(lat)
     problem = _coordinates_error(lon, lat)
     if problem:
-        raise InvalidInput(problem, details={"lon": lon, "lat": lat})
+        finite = math.isfinite(lon) and math.isfinite(lat)  # NaN is not valid JSON
+        raise InvalidInput(problem, details={"lon": lon, "lat": lat} if finite else None)
     index = current_index(db_session)
     position = index.locate_point(lon, lat)
     if position < 0:
@@ -143,9 +144,7 @@ class BulkLocation:
         return Location(inside=True, areas=self._index.lineages[position])
 
 
-def locate_many(
-    db_session: Session, *, lons: npt.ArrayLike, lats: npt.ArrayLike
-) -> BulkLocation:
+def locate_many(db_session: Session, *, lons: npt.ArrayLike, lats: npt.ArrayLike) -> BulkLocation:
     """Vectorised :func:`locate`: one spatial-index query per level for all the points."""
     x = np.asarray(lons, dtype=np.float64)
     y = np.asarray(lats, dtype=np.float64)
@@ -167,10 +166,8 @@ def locate_many(
             message += f" They look swapped: {COORDINATE_ORDER_HINT}."
         raise InvalidInput(message, details={"invalid_points": where[:20].tolist()})
     index = current_index(db_session)
-    positions = index.locate_points(shapely.points(x, y))
-    return BulkLocation(
-        area_ids=index.ids_or_none[positions], _positions=positions, _index=index
-    )
+    positions = index.locate_xy(x, y)
+    return BulkLocation(area_ids=index.ids_or_none[positions], _positions=positions, _index=index)
 
 
 # --- reading areas ----------------------------------------------------------------------
@@ -322,9 +319,7 @@ def problems_error(problems: Sequence[AreaProblem], *, total: int, noun: str) ->
     )
 
 
-def upsert_areas(
-    db_session: Session, *, areas: Sequence[AreaInput], actor: Actor
-) -> UpsertReport:
+def upsert_areas(db_session: Session, *, areas: Sequence[AreaInput], actor: Actor) -> UpsertReport:
     """Create or update areas by code, all or nothing.
 
     Checks every area (unique non-empty codes, Polygon/MultiPolygon, valid, WGS84), finds the

@@ -18,13 +18,13 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import shapely
 from pyproj import Geod
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,7 @@ MAX_CODE_LENGTH = 64
 MAX_NAME_LENGTH = 200
 _GEOD = Geod(ellps="WGS84")
 _POLYGONAL = {"Polygon", "MultiPolygon"}
-_TABLE = Area.__table__
+_TABLE = cast(Table, Area.__table__)
 _COLUMNS = _TABLE.c
 
 
@@ -211,8 +211,7 @@ def prepare_areas(
         if code is not None:
             if code in first_index:
                 reasons.append(
-                    f"repeats the code {code!r} of item {first_index[code]}; "
-                    "codes must be unique"
+                    f"repeats the code {code!r} of item {first_index[code]}; codes must be unique"
                 )
             else:
                 first_index[code] = index
@@ -337,7 +336,7 @@ def _parent_candidates(
     rows = db_session.connection().execute(
         select(_COLUMNS.code, _COLUMNS.geometry_wkb).where(_COLUMNS.level == level.value)
     )
-    candidates: dict[str, Any] = {code: wkb for code, wkb in rows}
+    candidates: dict[str, Any] = {str(row.code): row.geometry_wkb for row in rows}
     codes = list(candidates)
     geometries = shapely.from_wkb(np.array([candidates[code] for code in codes], dtype=object))
     result = dict(zip(codes, geometries, strict=True))
@@ -435,20 +434,20 @@ def write_areas(db_session: Session, prepared: PreparedAreas) -> UpsertReport:
                 changed_rows.append({f"b_{key}": value for key, value in row.items()})
                 changed_rows[-1]["b_id"] = existing
         if new_rows:
-            statement = insert(_TABLE).returning(
+            inserting = insert(_TABLE).returning(
                 _COLUMNS.id, _COLUMNS.code, sort_by_parameter_order=True
             )
-            for area_id, code in db_session.execute(statement, new_rows):
+            for area_id, code in db_session.execute(inserting, new_rows):
                 code_to_id[code] = area_id
             created += len(new_rows)
         if changed_rows:
             keys = [key[2:] for key in changed_rows[0] if key != "b_id"]
-            statement = (
+            updating = (
                 update(_TABLE)
                 .where(_COLUMNS.id == bindparam("b_id"))
                 .values({key: bindparam(f"b_{key}") for key in keys})
             )
-            db_session.execute(statement, changed_rows)
+            db_session.execute(updating, changed_rows)
             updated += len(changed_rows)
     expire_areas(db_session)
     bump_revision(db_session)
@@ -466,7 +465,7 @@ def bump_revision(db_session: Session) -> str:
     """Give the areas a new revision token (in the caller's transaction) and return it."""
     token = uuid.uuid4().hex
     now = utcnow()
-    table = GeoRevision.__table__
+    table = cast(Table, GeoRevision.__table__)
     dialect = db_session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         module = postgresql if dialect == "postgresql" else sqlite

@@ -30,8 +30,9 @@
     return item ? item.textContent : level;
   }
 
-  function areaName(area) {
-    return lang === "zh-CN" ? area.name_zh : area.name_en;
+  function areaLabel(area) {
+    var name = lang === "zh-CN" ? area.name_zh : area.name_en;
+    return name && name !== area.code ? area.code + " · " + name : area.code;
   }
 
   Promise.all(
@@ -75,7 +76,7 @@
     result.areas.forEach(function (area) {
       var cell = info.querySelector('dd[data-level="' + area.level + '"]');
       if (cell) {
-        cell.textContent = area.code + " · " + areaName(area);
+        cell.textContent = areaLabel(area);
       }
     });
     if (highlight) {
