@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -221,15 +222,12 @@ def demo(
     ] = None,
 ) -> None:
     """Create and seed the demo city (migrating first), then serve it."""
-    import os
-
-    from cityos.config import get_settings as settings_now
     from cityos.demo import DEMO_PASSWORD, DEMO_USERS, seed
 
     if database:
         os.environ["CITYOS_DATABASE_URL"] = database
-        settings_now.cache_clear()
-    settings = settings_now()
+        get_settings.cache_clear()
+    settings = get_settings()
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)

@@ -47,6 +47,7 @@ __all__ = [
     "children_count",
     "feature_collection",
     "get_area",
+    "level_counts",
     "list_areas",
     "locate",
     "locate_many",
@@ -208,6 +209,13 @@ def list_areas(
     areas = list(db_session.scalars(query))
     areas.sort(key=lambda area: (AreaLevel(area.level).rank, area.code))
     return areas
+
+
+def level_counts(db_session: Session) -> dict[str, int]:
+    """How many areas each level has (every level listed, coarsest first)."""
+    rows = db_session.execute(select(Area.level, func.count()).group_by(Area.level))
+    counts = {str(level): int(count) for level, count in rows}
+    return {level.value: counts.get(level.value, 0) for level in AreaLevel}
 
 
 def children_count(db_session: Session, *, code: str) -> dict[str, int]:

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from cityos.auth.models import Role
 from cityos.deps import ActorDep, AdminUser, CurrentUser, SessionDep, SettingsDep
-from cityos.errors import CityOSError, InvalidInput, PayloadTooLarge
+from cityos.errors import CityOSError, PayloadTooLarge
 from cityos.geo import grid, importer
 from cityos.geo import service as geo_service
 from cityos.geo.models import AreaLevel
@@ -19,26 +19,18 @@ router = APIRouter(include_in_schema=False)
 
 
 def _context(db: SessionDep, user: CurrentUser) -> dict[str, object]:
-    counts = {level.value: len(geo_service.list_areas(db, level=level)) for level in AreaLevel}
+    non_grid = [level for level in AreaLevel if level is not AreaLevel.GRID]
     return {
-        "counts": counts,
+        "counts": geo_service.level_counts(db),
         "levels": list(AreaLevel),
         "can_edit": user.has_role(Role.ADMIN),
-        "parents": [a for a in geo_service.list_areas(db) if a.level != AreaLevel.GRID.value],
+        "parents": [a for level in non_grid for a in geo_service.list_areas(db, level=level)],
     }
 
 
 @router.get("/admin/areas", response_class=HTMLResponse)
 def areas_page(page: PageDep, db: SessionDep, user: CurrentUser) -> HTMLResponse:
     return page.render("admin/areas.html", _context(db, user))
-
-
-def _level(value: str) -> AreaLevel:
-    try:
-        return AreaLevel(value)
-    except ValueError:
-        valid = ", ".join(level.value for level in AreaLevel)
-        raise InvalidInput(f"Unknown level {value!r}; use one of {valid}.") from None
 
 
 @router.post("/admin/areas/import")
@@ -65,7 +57,7 @@ async def import_areas(
         report = importer.import_geojson(
             db,
             data=data,
-            level=_level(level),
+            level=geo_service.parse_level(level),
             code_property=code_property.strip(),
             name_property=name_property.strip(),
             name_en_property=name_en_property.strip() or None,

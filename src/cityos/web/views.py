@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
 from cityos.deps import SessionDep, client_ip
 from cityos.errors import InvalidInput
@@ -30,7 +29,7 @@ def home(page: PageDep, db: SessionDep) -> HTMLResponse:
     return page.render(
         "index.html",
         {
-            "area_count": len(geo_service.list_areas(db)),
+            "area_count": sum(geo_service.level_counts(db).values()),
             "department_count": len(auth_service.list_departments(db)),
         },
     )
@@ -48,7 +47,7 @@ def switch_language(
     if chosen is None:
         raise InvalidInput(f"Unknown language {language!r}; choose zh-CN or en.")
     if page.user is not None:
-        actor = Actor(user_id=page.user.id, label=page.user.email, ip=client_ip(request))
+        actor = auth_service.actor_for(page.user, client_ip(request))
         auth_service.set_language(db, user=page.user, language=chosen, actor=actor)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
