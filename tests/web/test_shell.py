@@ -154,3 +154,12 @@ def test_locale_files_are_valid_utf8_json() -> None:
     for name in ("en", "zh-CN"):
         text = resources.files("cityos").joinpath("locales", f"{name}.json").read_text("utf-8")
         assert isinstance(json.loads(text), dict)
+
+
+def test_error_pages_explain_the_status_in_the_users_language(
+    client: TestClient, people: dict[str, User]
+) -> None:
+    login(client, "staff.cmb@example.org")
+    page = client.get("/admin/departments/WATER", headers={**HTML, "accept-language": "zh-CN"})
+    assert page.status_code == 403
+    assert "您没有访问此页面或执行此操作的权限。" in page.text
