@@ -24,7 +24,7 @@ from cityos.app import create_app
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
 from cityos.auth.models import User
-from cityos.config import Settings
+from cityos.config import Settings, get_settings
 from cityos.db import Base, make_engine, make_session_factory, upgrade
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -192,3 +192,12 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> Response:
         data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
         follow_redirects=False,
     )
+
+
+@pytest.fixture
+def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point the ``cityos`` command at the test database."""
+    monkeypatch.setenv("CITYOS_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()

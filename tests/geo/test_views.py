@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from cityos.app import create_app
 from cityos.auth.models import User
+from cityos.config import Settings
 from cityos.geo.models import Area
 from tests.conftest import csrf_from, login
 from tests.geo.conftest import EAST, MIDDLE, NORTH, SOUTH, WEST, feature, geojson, rectangle
@@ -83,3 +85,21 @@ def test_staff_see_the_map_but_cannot_import(
     assert "/admin/areas/import" not in page.text
     result = upload(client, geojson(feature(rectangle(WEST, SOUTH, MIDDLE, NORTH), code="W")))
     assert result.startswith("403 ")
+
+
+def test_an_upload_over_the_size_limit_is_refused_with_the_setting_to_raise(
+    settings: Settings, engine: Engine, db: Session, people: dict[str, User], city_only: None
+) -> None:
+    small = settings.model_copy(update={"max_upload_mb": 0.001})
+    with TestClient(create_app(small, engine=engine)) as client:
+        login(client, "admin@example.org")
+        data = geojson(
+            *(
+                feature(rectangle(WEST, SOUTH, MIDDLE, NORTH), code=f"W{i}", name="西区")
+                for i in range(20)
+            )
+        )
+        result = upload(client, data)
+    assert result.startswith("413 ")
+    assert "CITYOS_MAX_UPLOAD_MB" in result
+    assert area_count(db) == 1

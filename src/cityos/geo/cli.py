@@ -41,6 +41,7 @@ def import_areas(
     """Import the areas of one level from a GeoJSON file (all or nothing)."""
     limit = int(get_settings().max_upload_mb * 1024 * 1024)
     try:
+        importer.check_size(file.stat().st_size, limit)  # before reading it into memory
         data = file.read_bytes()
         with open_session() as db_session:
             report = importer.import_geojson(

@@ -84,14 +84,19 @@ def _human_size(size: float) -> str:
 # --- the file ---------------------------------------------------------------------------
 
 
-def _decode(data: bytes, max_bytes: int) -> str:
-    if len(data) > max_bytes:
+def check_size(size: int, max_bytes: int) -> None:
+    """Refuse a file of ``size`` bytes over the upload limit (callers check before reading)."""
+    if size > max_bytes:
         raise PayloadTooLarge(
-            f"The file is {_human_size(len(data))}; the largest accepted upload is "
+            f"The file is {_human_size(size)}; the largest accepted upload is "
             f"{_human_size(max_bytes)}. Split the file, or raise the limit with the setting "
             "CITYOS_MAX_UPLOAD_MB.",
-            details={"size_bytes": len(data), "max_bytes": max_bytes},
+            details={"size_bytes": size, "max_bytes": max_bytes},
         )
+
+
+def _decode(data: bytes, max_bytes: int) -> str:
+    check_size(len(data), max_bytes)
     offset = 0
     if data.startswith(codecs.BOM_UTF8):
         offset = len(codecs.BOM_UTF8)

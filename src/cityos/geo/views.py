@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from cityos.auth.models import Role
 from cityos.deps import ActorDep, AdminUser, CurrentUser, SessionDep, SettingsDep
-from cityos.errors import CityOSError, PayloadTooLarge
+from cityos.errors import CityOSError
 from cityos.geo import grid, importer
 from cityos.geo import service as geo_service
 from cityos.geo.models import AreaLevel
@@ -48,12 +48,9 @@ async def import_areas(
 ) -> Response:
     limit = int(settings.max_upload_mb * 1024 * 1024)
     try:
-        data = await file.read(limit + 1)
-        if len(data) > limit:
-            raise PayloadTooLarge(
-                f"The file is larger than {settings.max_upload_mb:g} MB; split it or raise "
-                "CITYOS_MAX_UPLOAD_MB."
-            )
+        if file.size is not None:
+            importer.check_size(file.size, limit)  # before reading it into memory
+        data = await file.read()
         report = importer.import_geojson(
             db,
             data=data,
