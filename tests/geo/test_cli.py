@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cityos.cli import app
 from cityos.geo.models import Area, AreaLevel
@@ -19,6 +19,11 @@ def count(db: Session, level: AreaLevel) -> int:
     return db.scalar(query) or 0
 
 
+def import_districts(path: Path) -> Result:
+    arguments = ["areas", "import", str(path), "--level", "district"]
+    return runner.invoke(app, [*arguments, "--code-property", "code", "--name-property", "name"])
+
+
 def test_areas_import_and_grid_from_the_command_line(
     cli_database: str, db: Session, city_only: None, tmp_path: Path
 ) -> None:
@@ -29,20 +34,7 @@ def test_areas_import_and_grid_from_the_command_line(
             feature(rectangle(MIDDLE, SOUTH, EAST, NORTH), code="E", name="东区"),
         )
     )
-    imported = runner.invoke(
-        app,
-        [
-            "areas",
-            "import",
-            str(path),
-            "--level",
-            "district",
-            "--code-property",
-            "code",
-            "--name-property",
-            "name",
-        ],
-    )
+    imported = import_districts(path)
     assert imported.exit_code == 0, imported.output
     assert "Imported 2 new" in imported.output
     assert count(db, AreaLevel.DISTRICT) == 2
@@ -62,20 +54,7 @@ def test_areas_import_lists_every_problem_and_exits_1(
             feature({"type": "Point", "coordinates": [WEST, SOUTH]}, code="P", name="点"),
         )
     )
-    result = runner.invoke(
-        app,
-        [
-            "areas",
-            "import",
-            str(path),
-            "--level",
-            "district",
-            "--code-property",
-            "code",
-            "--name-property",
-            "name",
-        ],
-    )
+    result = import_districts(path)
     assert result.exit_code == 1
     assert "nothing was imported" in result.output
     assert "feature 1 (P)" in result.output
