@@ -117,7 +117,7 @@ def user_create(
     ],
     role: Annotated[
         list[str] | None,
-        typer.Option(help="admin, operator, staff, steward or analyst; repeat for several."),
+        typer.Option(help="admin, operator, staff, supervisor, steward or analyst; repeat for several."),
     ] = None,
     department: Annotated[str | None, typer.Option(help="Code of the user's department.")] = None,
     name: Annotated[str, typer.Option(help="Display name.")] = "",

@@ -58,6 +58,45 @@ class Settings(BaseSettings):
         15.0, gt=0, description="Window over which failed logins are counted."
     )
 
+    timezone: str = Field(
+        "Asia/Shanghai",
+        description="The city's time zone (IANA name): business hours, dates on pages, the "
+        "default time zone of imported datetimes.",
+    )
+    reopen_window_days: float = Field(
+        14.0, ge=0, description="Days after resolution during which a citizen may reopen a case."
+    )
+    sla_imminent_fraction: float = Field(
+        0.8,
+        gt=0,
+        lt=1,
+        description="Share of an SLA clock used up at which a case is flagged as at risk.",
+    )
+    intake_rate_limit: int = Field(
+        10, ge=1, description="Anonymous reports accepted per client address in the window."
+    )
+    intake_rate_window_minutes: float = Field(
+        10.0, gt=0, description="Window over which anonymous reports are counted."
+    )
+    max_photo_mb: float = Field(8.0, gt=0, description="Largest accepted photo, in MB.")
+    max_photos: int = Field(5, ge=1, description="Photos accepted with one report or update.")
+    smtp_host: str | None = Field(
+        None, description="SMTP server for e-mail; unset: messages stay in the outbox and log."
+    )
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_username: str | None = Field(None, description="SMTP login name.")
+    smtp_password: str | None = Field(None, description="SMTP password.")
+    smtp_starttls: bool = Field(True, description="Use STARTTLS with the SMTP server.")
+    mail_from: str = Field(
+        "CityOS <no-reply@cityos.invalid>", description="Sender address of e-mail."
+    )
+    worker_interval_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How often the server's background worker sends mail and webhooks and "
+        "checks SLA clocks; 0 turns it off (run `cityos worker` instead).",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, value: str) -> str:

@@ -1,7 +1,9 @@
 """User-interface strings in Simplified Chinese and English.
 
-Catalogs live in ``cityos/locales/<language>.json``; both must hold the same keys (a test
-checks it). Code, API and logs stay in English.
+Catalogs live in ``cityos/locales/``: ``<language>.json`` for the shell and
+``<part>.<language>.json`` for each part of the UI (e.g. ``cases.en.json``). A key may be
+defined in one file only, and both languages must hold the same keys (tests check both).
+Code, API and logs stay in English.
 """
 
 from __future__ import annotations
@@ -15,11 +17,28 @@ from cityos.config import LANGUAGES, Language
 LANGUAGE_NAMES: dict[Language, str] = {"zh-CN": "中文", "en": "English"}
 
 
+def catalog_files(language: Language) -> list[str]:
+    """The names of the catalog files of ``language``, the shell's first."""
+    names = sorted(
+        entry.name
+        for entry in resources.files("cityos").joinpath("locales").iterdir()
+        if entry.name == f"{language}.json" or entry.name.endswith(f".{language}.json")
+    )
+    return sorted(names, key=lambda name: name != f"{language}.json")
+
+
 @cache
 def catalog(language: Language) -> dict[str, str]:
-    text = resources.files("cityos").joinpath("locales", f"{language}.json").read_text("utf-8")
-    data: dict[str, str] = json.loads(text)
-    return data
+    """Every string of ``language``; a key defined in two files is an error."""
+    merged: dict[str, str] = {}
+    folder = resources.files("cityos").joinpath("locales")
+    for name in catalog_files(language):
+        part: dict[str, str] = json.loads(folder.joinpath(name).read_text("utf-8"))
+        twice = sorted(set(part) & set(merged))
+        if twice:
+            raise ValueError(f"locales/{name} defines keys already defined elsewhere: {twice}")
+        merged.update(part)
+    return merged
 
 
 def translate(language: Language, key: str, **values: object) -> str:

@@ -3,6 +3,15 @@
 from cityos import instance
 from cityos.audit import models as audit_models
 from cityos.auth import models as auth_models
+from cityos.cases import models as cases_models
 from cityos.geo import models as geo_models
+from cityos.notify import models as notify_models
 
-__all__ = ["audit_models", "auth_models", "geo_models", "instance"]
+__all__ = [
+    "audit_models",
+    "auth_models",
+    "cases_models",
+    "geo_models",
+    "instance",
+    "notify_models",
+]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
 from cityos.auth.models import User
-from cityos.i18n import catalog, negotiate
+from cityos.i18n import catalog, catalog_files, negotiate
 from tests.conftest import csrf_from, login
 
 HTML = {"accept": "text/html"}
@@ -93,6 +93,13 @@ def test_unknown_language_is_refused(client: TestClient) -> None:
 
 
 def test_catalogs_have_the_same_keys_and_cover_every_template_key() -> None:
+    english_files = [
+        name.replace(".en.json", "").replace("en.json", "") for name in catalog_files("en")
+    ]
+    chinese_files = [
+        name.replace(".zh-CN.json", "").replace("zh-CN.json", "") for name in catalog_files("zh-CN")
+    ]
+    assert english_files == chinese_files
     english, chinese = catalog("en"), catalog("zh-CN")
     assert set(english) == set(chinese)
     assert all(value.strip() for value in [*english.values(), *chinese.values()])

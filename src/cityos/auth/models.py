@@ -15,6 +15,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     OPERATOR = "operator"
     STAFF = "staff"
+    SUPERVISOR = "supervisor"  # staff who receive their department's SLA escalations
     STEWARD = "steward"
     ANALYST = "analyst"
 
