@@ -9,9 +9,9 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "cityos"
 WEB_FRAMEWORKS = ("fastapi", "starlette", "jinja2")
-GROUND_FLOOR = {"geo", "auth", "audit"}
+GROUND_FLOOR = {"geo", "auth", "audit", "notify"}
 # What each ground-floor domain may import from other domains (see docs/architecture.md).
-GROUND_ALLOWED = {"geo": {"audit"}, "auth": {"audit"}, "audit": set()}
+GROUND_ALLOWED = {"geo": {"audit"}, "auth": {"audit"}, "audit": set(), "notify": {"audit"}}
 DOMAINS = {path.name for path in SRC.iterdir() if (path / "__init__.py").exists()} - {
     "web",
     "migrations",

@@ -21,6 +21,7 @@ from cityos.audit import api as audit_api
 from cityos.audit import views as audit_views
 from cityos.auth import api as auth_api
 from cityos.auth import views as auth_views
+from cityos.cases import web as cases_web
 from cityos.config import Settings, get_settings
 from cityos.db import current_revision, ensure_schema_current, make_engine, make_session_factory
 from cityos.errors import CityOSError, RateLimited
@@ -60,13 +61,24 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.secret_key = secret_key
-    app.state.csrf_exempt = []
+    app.state.csrf_exempt = ["/open311/"]  # Open311 clients authenticate with api_key
     app.middleware("http")(make_browser_middleware(settings, secret_key))
     static = resources.files("cityos").joinpath("web", "static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
-    for module in (web_views, auth_views, auth_api, audit_views, audit_api, geo_views, geo_api):
+    routers = (
+        web_views,
+        auth_views,
+        auth_api,
+        audit_views,
+        audit_api,
+        geo_views,
+        geo_api,
+    )
+    for module in routers:
         app.include_router(module.router)
+    for router in cases_web.ROUTERS:
+        app.include_router(router)
     _add_health(app)
     _add_error_handlers(app)
     return app

@@ -13,6 +13,7 @@ from sqlalchemy import make_url
 import cityos
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
+from cityos.cases import cli as cases_cli
 from cityos.cli_support import console, fail, open_session
 from cityos.config import get_settings
 from cityos.db import current_revision, head_revision, make_engine, upgrade
@@ -36,6 +37,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(department_app, name="department")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(geo_cli.app, name="areas")
+app.add_typer(cases_cli.app, name="cases")
 
 
 @app.command()
@@ -117,7 +119,9 @@ def user_create(
     ],
     role: Annotated[
         list[str] | None,
-        typer.Option(help="admin, operator, staff, supervisor, steward or analyst; repeat for several."),
+        typer.Option(
+            help="admin, operator, staff, supervisor, steward or analyst; repeat for several."
+        ),
     ] = None,
     department: Annotated[str | None, typer.Option(help="Code of the user's department.")] = None,
     name: Annotated[str, typer.Option(help="Display name.")] = "",

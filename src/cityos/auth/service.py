@@ -49,6 +49,23 @@ def get_department(db_session: Session, *, code: str) -> Department:
     return department
 
 
+def get_department_by_id(db_session: Session, *, department_id: int) -> Department:
+    department = db_session.get(Department, department_id)
+    if department is None:
+        raise NotFound(f"No department has the id {department_id}.")
+    return department
+
+
+def list_department_users(
+    db_session: Session, *, department_id: int, role: Role | None = None
+) -> list[User]:
+    """Active users of a department, optionally only those holding ``role``."""
+    users = db_session.scalars(
+        select(User).where(User.department_id == department_id, User.is_active.is_(True))
+    ).all()
+    return [user for user in users if role is None or role in user.roles]
+
+
 def create_department(
     db_session: Session,
     *,

@@ -170,15 +170,12 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_cases_category_status", "category_id", "status"),
         Index("ix_cases_cases_department_status", "department_id", "status"),
-        Index("ix_cases_cases_status_due", "status", "resolve_due_at"),
         Index("ix_cases_cases_lat_lon", "lat", "lon"),
         Index("ix_cases_cases_ip_requested", "submitted_ip", "requested_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    category_id: Mapped[int] = mapped_column(
-        ForeignKey("cases_categories.id", ondelete="RESTRICT")
-    )
+    category_id: Mapped[int] = mapped_column(ForeignKey("cases_categories.id", ondelete="RESTRICT"))
     status: Mapped[str] = mapped_column(String(32), default=CaseStatus.SUBMITTED)
     close_reason: Mapped[str | None] = mapped_column(String(32))
     priority: Mapped[str] = mapped_column(String(16), default=Priority.NORMAL)
@@ -231,6 +228,9 @@ class Case(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # resolved or closed
     acknowledge_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolve_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # expected_datetime
+    # The running SLA clock: acknowledge (until acknowledged), then resolve; None when ended.
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sla_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # at risk
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
 
     category: Mapped[Category] = relationship(lazy="joined")
@@ -319,7 +319,7 @@ class Escalation(Base):
     """A case whose SLA clock is about to run out or has run out, raised to supervisors."""
 
     __tablename__ = "cases_escalations"
-    __table_args__ = (UniqueConstraint("case_id", "clock", "stage"),)
+    __table_args__ = (UniqueConstraint("case_id", "clock", "stage", "due_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(

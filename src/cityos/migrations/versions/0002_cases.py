@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 07:10:00.115119
+Create Date: 2026-11-21 07:13:31.976632
 """
 
 from collections.abc import Sequence
@@ -250,6 +250,8 @@ def upgrade() -> None:
         sa.Column("resolved_at", cityos.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("acknowledge_due_at", cityos.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("resolve_due_at", cityos.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_due_at", cityos.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sla_warn_at", cityos.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("reopen_count", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["api_key_id"],
@@ -318,12 +320,15 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_cases_cases_lat_lon", ["lat", "lon"], unique=False)
         batch_op.create_index(
+            batch_op.f("ix_cases_cases_next_due_at"), ["next_due_at"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_cases_cases_requested_at"), ["requested_at"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_cases_cases_source_ref"), ["source_ref"], unique=False)
         batch_op.create_index(
-            "ix_cases_cases_status_due", ["status", "resolve_due_at"], unique=False
+            batch_op.f("ix_cases_cases_sla_warn_at"), ["sla_warn_at"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_cases_cases_source_ref"), ["source_ref"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_cases_cases_subdistrict_id"), ["subdistrict_id"], unique=False
         )
@@ -351,7 +356,9 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cases_escalations")),
-        sa.UniqueConstraint("case_id", "clock", "stage", name=op.f("uq_cases_escalations_case_id")),
+        sa.UniqueConstraint(
+            "case_id", "clock", "stage", "due_at", name=op.f("uq_cases_escalations_case_id")
+        ),
     )
     with op.batch_alter_table("cases_escalations", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cases_escalations_at"), ["at"], unique=False)
@@ -464,9 +471,10 @@ def downgrade() -> None:
     op.drop_table("cases_escalations")
     with op.batch_alter_table("cases_cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_cases_subdistrict_id"))
-        batch_op.drop_index("ix_cases_cases_status_due")
         batch_op.drop_index(batch_op.f("ix_cases_cases_source_ref"))
+        batch_op.drop_index(batch_op.f("ix_cases_cases_sla_warn_at"))
         batch_op.drop_index(batch_op.f("ix_cases_cases_requested_at"))
+        batch_op.drop_index(batch_op.f("ix_cases_cases_next_due_at"))
         batch_op.drop_index("ix_cases_cases_lat_lon")
         batch_op.drop_index("ix_cases_cases_ip_requested")
         batch_op.drop_index(batch_op.f("ix_cases_cases_grid_id"))

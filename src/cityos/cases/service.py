@@ -1,0 +1,82 @@
+"""The cases domain's interface: what other domains, the web layer and the CLI call.
+
+Sensor alerts and other systems open cases with :func:`open_case` (``CaseInput.source`` and
+``source_ref`` record where a case came from), exactly as the web form and Open311 do.
+"""
+
+from __future__ import annotations
+
+from cityos.cases.catalog import (
+    CatalogDocument,
+    get_category,
+    list_categories,
+    list_groups,
+    search_categories,
+)
+from cityos.cases.intake import CaseInput, CasePolicy, Nearby, distance_m, nearby_open, open_case
+from cityos.cases.models import CaseSource, CaseStatus, CloseReason, Priority
+from cityos.cases.photos import PhotoUpload
+from cityos.cases.queries import CaseFilter, CasePage, Order, search_cases
+from cityos.cases.routing import RoutingDecision, route, route_many
+from cityos.cases.sla import SlaState
+from cityos.cases.sla import state as sla_state
+from cityos.cases.workflow import (
+    EscalationReport,
+    add_note,
+    assign,
+    can_handle,
+    change_status,
+    check_sla,
+    citizen_reopen,
+    follow,
+    get_case,
+    get_photo,
+    history,
+    list_photos,
+    mark_duplicate,
+    transfer,
+    unfollow,
+)
+
+__all__ = [
+    "CaseFilter",
+    "CaseInput",
+    "CasePage",
+    "CasePolicy",
+    "CaseSource",
+    "CaseStatus",
+    "CatalogDocument",
+    "CloseReason",
+    "EscalationReport",
+    "Nearby",
+    "Order",
+    "PhotoUpload",
+    "Priority",
+    "RoutingDecision",
+    "SlaState",
+    "add_note",
+    "assign",
+    "can_handle",
+    "change_status",
+    "check_sla",
+    "citizen_reopen",
+    "distance_m",
+    "follow",
+    "get_case",
+    "get_category",
+    "get_photo",
+    "history",
+    "list_categories",
+    "list_groups",
+    "list_photos",
+    "mark_duplicate",
+    "nearby_open",
+    "open_case",
+    "route",
+    "route_many",
+    "search_cases",
+    "search_categories",
+    "sla_state",
+    "transfer",
+    "unfollow",
+]
