@@ -130,6 +130,7 @@ def settings(database_url: str) -> Settings:
         base_url="http://testserver",
         map_tile_url="",
         default_language="en",
+        worker_interval_seconds=0,  # tests run the worker's passes themselves
     )
 
 

@@ -27,9 +27,12 @@ from cityos.db import current_revision, ensure_schema_current, make_engine, make
 from cityos.errors import CityOSError, RateLimited
 from cityos.geo import api as geo_api
 from cityos.geo import views as geo_views
+from cityos.notify import api as notify_api
+from cityos.notify import views as notify_views
 from cityos.web import views as web_views
 from cityos.web.render import Page
 from cityos.web.security import csrf_protect, make_browser_middleware
+from cityos.worker import Worker
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -44,7 +47,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = Worker(session_factory, settings) if settings.worker_interval_seconds else None
+        if worker:
+            worker.start()
         yield
+        if worker:
+            worker.stop()
         if owns_engine:
             engine.dispose()
 
@@ -74,6 +82,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         audit_api,
         geo_views,
         geo_api,
+        notify_views,
+        notify_api,
     )
     for module in routers:
         app.include_router(module.router)

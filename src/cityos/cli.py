@@ -16,9 +16,17 @@ from cityos.auth import service as auth_service
 from cityos.cases import cli as cases_cli
 from cityos.cli_support import console, fail, open_session
 from cityos.config import get_settings
-from cityos.db import current_revision, head_revision, make_engine, upgrade
+from cityos.db import (
+    current_revision,
+    ensure_schema_current,
+    head_revision,
+    make_engine,
+    make_session_factory,
+    upgrade,
+)
 from cityos.errors import CityOSError
 from cityos.geo import cli as geo_cli
+from cityos.notify import cli as notify_cli
 
 CLI_ACTOR = Actor.system("cli")
 
@@ -37,6 +45,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(department_app, name="department")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(geo_cli.app, name="areas")
+app.add_typer(notify_cli.app, name="notify")
 app.add_typer(cases_cli.app, name="cases")
 
 
@@ -212,6 +221,36 @@ def serve(
 ) -> None:
     """Serve CityOS on the configured database (refuses an out-of-date schema)."""
     _serve(host, port)
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Run one pass and exit.")] = False,
+) -> None:
+    """Run the background worker: SLA escalations, e-mail and webhook delivery."""
+    import time
+
+    from cityos.worker import run_once
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_schema_current(engine)
+        factory = make_session_factory(engine)
+        interval = settings.worker_interval_seconds or 30.0
+        while True:
+            report = run_once(factory, settings)
+            console.print(
+                f"escalated {report.escalated} case(s), notified {report.notified}; "
+                f"delivery: {report.delivered}"
+            )
+            if once:
+                return
+            time.sleep(interval)
+    except CityOSError as error:
+        fail(error)
+    finally:
+        engine.dispose()
 
 
 @app.command()

@@ -159,3 +159,28 @@ def test_duplicate_moves_followers_to_the_original(db: Session, services: Catalo
     assert copy.close_reason == "duplicate"
     followed = service.follow(db, copy, email="second@example.org", actor=CITIZEN)
     assert followed.case_id == original.id
+
+
+def test_other_systems_open_cases_through_the_same_function_with_their_source(
+    db: Session, services: CatalogFixture
+) -> None:
+    case = service.open_case(
+        db,
+        service.CaseInput(
+            service_code="FLOODING",
+            lon=WEST_POINT[0],
+            lat=WEST_POINT[1],
+            description="Water level 32 cm over threshold 20 cm",
+            priority="urgent",
+            source=service.CaseSource.SENSOR,
+            source_ref="alert-rule:7/datastream:12",
+        ),
+        actor=Actor.system("sensing"),
+        policy=POLICY,
+    )
+    assert (case.source, case.source_ref, case.priority) == (
+        "sensor",
+        "alert-rule:7/datastream:12",
+        "urgent",
+    )
+    assert case.department_id == services.people["water"].department_id

@@ -43,15 +43,24 @@ def choose_language(request: Request, user: User | None) -> Language:
 
 def navigation(user: User | None) -> list[NavItem]:
     """Entries of the top navigation the user may use (modules not built yet are hidden)."""
-    items = [NavItem("nav.home", "/")]
+    items = [
+        NavItem("nav.home", "/"),
+        NavItem("nav.report", "/report"),
+        NavItem("nav.track", "/track"),
+    ]
     if user is None:
         return items
     items.append(NavItem("nav.areas", "/admin/areas"))
+    if user.has_role(Role.OPERATOR):
+        items.append(NavItem("nav.catalog", "/admin/catalog"))
+        items.append(NavItem("nav.routing", "/admin/routing"))
     if user.has_role(Role.ADMIN):
         items += [
             NavItem("nav.departments", "/admin/departments"),
             NavItem("nav.users", "/admin/users"),
             NavItem("nav.audit", "/admin/audit"),
+            NavItem("nav.webhooks", "/admin/webhooks"),
+            NavItem("nav.outbox", "/admin/outbox"),
         ]
     elif user.department is not None:
         items.append(NavItem("nav.my_department", f"/admin/departments/{user.department.code}"))
