@@ -36,10 +36,15 @@ def fail(error: CityOSError) -> NoReturn:
     details = error.details if isinstance(error.details, list) else []
     for item in details:
         if isinstance(item, dict):
-            where = f"feature {item['index']}" if "index" in item else ""
+            where = (
+                f"feature {item['index']}"
+                if "index" in item
+                else str(item.get("where") or item.get("field") or item.get("row") or "")
+            )
             code = f" ({item['code']})" if item.get("code") else ""
             reason = item.get("reason") or item.get("message") or item
-            err_console.print(f"  - {where}{code}: {reason}", highlight=False)
+            place = f"{where}{code}: " if where or code else ""
+            err_console.print(f"  - {place}{reason}", highlight=False)
         else:
             err_console.print(f"  - {item}", highlight=False)
     raise typer.Exit(code=1)
