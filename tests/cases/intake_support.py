@@ -170,5 +170,6 @@ def case_id_from(response: Response) -> int:
     assert response.status_code == 303, response.text[:2000]
     location = response.headers["location"]
     assert location.startswith("/track/"), location
-    assert location.endswith("?new=1"), location
-    return int(location.removeprefix("/track/").removesuffix("?new=1"))
+    path, _, query = location.partition("?")
+    assert query.startswith("new=1&key="), location
+    return int(path.removeprefix("/track/"))

@@ -191,19 +191,24 @@ def test_a_citizen_reopens_a_resolved_case_within_the_window(
 ) -> None:
     case = _noise_case(db)
     _resolve(db, case, days_ago=2)
-    page = client.get(f"/track/{case.id}", headers=HTML)
+    key = case.token
+    page = client.get(f"/track/{case.id}?key={key}", headers=HTML)
     assert 'data-testid="reopen-form"' in page.text
     assert "The works ended; it is quiet now." in page.text
     empty = client.post(
         f"/track/{case.id}/reopen",
-        data={"reason": " ", "csrf_token": csrf_from(page.text)},
+        data={"reason": " ", "key": key, "csrf_token": csrf_from(page.text)},
         headers=HTML,
     )
     assert empty.status_code == 400
     assert "Reopening a case needs a reason." in empty.text
     response = client.post(
         f"/track/{case.id}/reopen",
-        data={"reason": "The drilling started again at 2 am.", "csrf_token": csrf_from(page.text)},
+        data={
+            "reason": "The drilling started again at 2 am.",
+            "key": key,
+            "csrf_token": csrf_from(page.text),
+        },
         headers=HTML,
         follow_redirects=False,
     )
@@ -222,12 +227,12 @@ def test_reopening_is_refused_after_the_window(
 ) -> None:
     case = _noise_case(db, now=utcnow() - timedelta(days=30))
     _resolve(db, case, days_ago=20)
-    page = client.get(f"/track/{case.id}", headers=HTML)
+    page = client.get(f"/track/{case.id}?key={case.token}", headers=HTML)
     assert 'data-testid="status-word">Fixed<' in page.text
     assert 'data-testid="reopen-form"' not in page.text
     response = client.post(
         f"/track/{case.id}/reopen",
-        data={"reason": "Still loud", "csrf_token": csrf_from(page.text)},
+        data={"reason": "Still loud", "key": case.token, "csrf_token": csrf_from(page.text)},
         headers=HTML,
     )
     assert response.status_code == 409
@@ -244,7 +249,26 @@ def test_an_open_case_offers_no_reopening(
     assert 'data-testid="reopen-form"' not in page.text
     response = client.post(
         f"/track/{case.id}/reopen",
-        data={"reason": "why not", "csrf_token": csrf_from(page.text)},
+        data={"reason": "why not", "key": case.token, "csrf_token": csrf_from(page.text)},
         headers=HTML,
     )
     assert response.status_code == 409
+
+
+def test_only_the_reporter_can_reopen_because_tracking_numbers_are_public(
+    client: TestClient, db: Session, services: CatalogFixture
+) -> None:
+    case = _noise_case(db)
+    _resolve(db, case, days_ago=1)
+    page = client.get(f"/track/{case.id}", headers=HTML)
+    assert 'data-testid="reopen-form"' not in page.text
+    assert 'data-testid="reopen-by-link"' in page.text
+    response = client.post(
+        f"/track/{case.id}/reopen",
+        data={"reason": "Still loud", "key": "a-guess", "csrf_token": csrf_from(page.text)},
+        headers=HTML,
+    )
+    assert response.status_code == 403
+    assert "Only the person who reported" in response.text
+    db.expire_all()
+    assert service.get_case(db, case_id=case.id).status == "resolved"

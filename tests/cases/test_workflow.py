@@ -110,11 +110,16 @@ def test_a_citizen_reopens_within_the_window_but_not_after(
         policy=POLICY,
     )
     later = utcnow() + timedelta(days=15)
+    key = case.token or ""
     with pytest.raises(Conflict, match="no longer be reopened"):
         service.citizen_reopen(
-            db, case, reason="Still loud", actor=CITIZEN, policy=POLICY, now=later
+            db, case, reason="Still loud", key=key, actor=CITIZEN, policy=POLICY, now=later
         )
-    service.citizen_reopen(db, case, reason="Still loud", actor=CITIZEN, policy=POLICY)
+    with pytest.raises(Forbidden, match="Only the person who reported"):
+        service.citizen_reopen(
+            db, case, reason="Still loud", key="guess", actor=CITIZEN, policy=POLICY
+        )
+    service.citizen_reopen(db, case, reason="Still loud", key=key, actor=CITIZEN, policy=POLICY)
     assert case.status == "reopened"
     assert case.reopen_count == 1
     assert case.next_due_at is not None

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
@@ -355,7 +356,7 @@ async def _submit(
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = str(error.retry_after)
         return response
-    return RedirectResponse(f"/track/{case.id}?new=1", status_code=303)
+    return RedirectResponse(f"/track/{case.id}?new=1&key={case.token}", status_code=303)
 
 
 async def _read_photos(
@@ -499,6 +500,7 @@ def _track_page(
         "reopen_until": when(ended + policy.reopen_window),
         "follow_email": "",
         "reopen_reason": "",
+        "reopen_key": "",
     }
     return page.render("cases/track_case.html", context | (extra or {}), status_code=status_code)
 
@@ -512,10 +514,16 @@ def track_case(
     new: str = "",
     followed: str = "",
     reopened: str = "",
+    key: str = "",
 ) -> HTMLResponse:
-    """The public status of a case."""
+    """The public status of a case; with the reporter's ``key``, the reopen form too."""
     case = service.get_case(db, case_id=case_id)
-    extra = {"new": new == "1", "followed": followed == "1", "reopened": reopened == "1"}
+    extra = {
+        "new": new == "1",
+        "followed": followed == "1",
+        "reopened": reopened == "1",
+        "reopen_key": key if service.is_reporter_key(case, key) else "",
+    }
     return _track_page(page, db, settings, case, extra=extra)
 
 
@@ -550,19 +558,29 @@ def reopen_case(
     user: OptionalUser,
     case_id: str,
     reason: Annotated[str, Form()] = "",
+    key: Annotated[str, Form()] = "",
 ) -> Response:
-    """The citizen reopens a resolved or closed case within the reopen window."""
+    """The reporter reopens a resolved or closed case within the reopen window."""
     case = service.get_case(db, case_id=case_id)
     try:
         service.citizen_reopen(
-            db, case, reason=reason, actor=citizen_actor(request, user), policy=_policy(settings)
+            db,
+            case,
+            reason=reason,
+            key=key,
+            actor=citizen_actor(request, user),
+            policy=_policy(settings),
         )
     except CityOSError as error:
         db.rollback()
         case = service.get_case(db, case_id=case_id)
-        extra = {"reopen_error": error.message, "reopen_reason": reason}
+        extra = {
+            "reopen_error": error.message,
+            "reopen_reason": reason,
+            "reopen_key": key if service.is_reporter_key(case, key) else "",
+        }
         return _track_page(page, db, settings, case, extra=extra, status_code=error.status_code)
-    return RedirectResponse(f"/track/{case.id}?reopened=1", status_code=303)
+    return RedirectResponse(f"/track/{case.id}?reopened=1&key={quote(key)}", status_code=303)
 
 
 @router.get("/track/{case_id}/photos/{photo_id}")

@@ -64,6 +64,9 @@ def case_opened(
                 f"Thank you. Your report has tracking number {case.id}.\n"
                 f"感谢您的反映，受理编号 {case.id}。\n\n"
                 f"Follow it here / 查看进度: {tracking_url(base_url, case)}\n"
+                f"If it is not fixed, reopen it with this link (keep it private) / "
+                f"如未解决，可用此链接重新打开（请勿转发）:\n"
+                f"{tracking_url(base_url, case)}?key={case.token}\n"
             ),
             topic="case.created",
         )

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -64,6 +64,11 @@ def get_case(db_session: Session, *, case_id: int | str) -> Case:
     return case
 
 
+def is_reporter_key(case: Case, key: str | None) -> bool:
+    """True when ``key`` is the case's secret reporter token."""
+    return bool(key and case.token and secrets.compare_digest(key.encode(), case.token.encode()))
+
+
 def can_handle(user: User, case: Case) -> bool:
     """Admins and operators handle every case; staff those of their department."""
     if user.has_role(Role.OPERATOR):
@@ -81,10 +86,91 @@ def require_handler(user: User | None, case: Case) -> None:
 
 
 def history(db_session: Session, *, case: Case, public_only: bool) -> Sequence[CaseUpdate]:
+    """The case's updates, oldest first.
+
+    Bulk-imported cases store no updates of their own (an import writes a million rows at
+    once); their history is rebuilt from the imported times: submitted, then resolved or
+    closed. These entries are not stored (their ``id`` is None).
+    """
     query = select(CaseUpdate).where(CaseUpdate.case_id == case.id)
     if public_only:
         query = query.where(CaseUpdate.public.is_(True))
-    return db_session.scalars(query.order_by(CaseUpdate.at, CaseUpdate.id)).all()
+    stored = db_session.scalars(query.order_by(CaseUpdate.at, CaseUpdate.id)).all()
+    if case.source != "import" or any(u.kind == "submitted" for u in stored):
+        return stored
+    return [*_imported_history(case), *stored]
+
+
+class HistoryCase(Protocol):
+    """What rebuilding an imported case's history reads: a Case, or a lighter view of one."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def requested_at(self) -> datetime: ...
+    @property
+    def resolved_at(self) -> datetime | None: ...
+    @property
+    def resolution_note(self) -> str | None: ...
+    @property
+    def status_notes(self) -> str: ...
+    @property
+    def close_reason(self) -> str | None: ...
+
+
+def public_histories(
+    db_session: Session, *, cases: Sequence[HistoryCase]
+) -> dict[int, list[CaseUpdate]]:
+    """:func:`history` with ``public_only`` for a page of cases, in one query."""
+    found: dict[int, list[CaseUpdate]] = {case.id: [] for case in cases}
+    if not found:
+        return found
+    for update in db_session.scalars(
+        select(CaseUpdate)
+        .where(CaseUpdate.case_id.in_(list(found)), CaseUpdate.public.is_(True))
+        .order_by(CaseUpdate.case_id, CaseUpdate.at, CaseUpdate.id)
+    ):
+        found[update.case_id].append(update)
+    for case in cases:
+        stored = found[case.id]
+        if case.source == "import" and not any(u.kind == "submitted" for u in stored):
+            found[case.id] = [*_imported_history(case), *stored]
+    return found
+
+
+def _imported_history(case: HistoryCase) -> list[CaseUpdate]:
+    label = "import"
+    made = [
+        CaseUpdate(
+            case_id=case.id,
+            at=case.requested_at,
+            actor_label=label,
+            kind="submitted",
+            status_to=CaseStatus.SUBMITTED.value,
+            note="",
+            public=True,
+            details={},
+        )
+    ]
+    if case.resolved_at is not None and not CaseStatus(case.status).is_open:
+        made.append(
+            CaseUpdate(
+                case_id=case.id,
+                at=case.resolved_at,
+                actor_label=label,
+                kind="status",
+                status_from=CaseStatus.SUBMITTED.value,
+                status_to=case.status,
+                note=case.resolution_note or case.status_notes or "",
+                public=True,
+                details={"close_reason": case.close_reason} if case.close_reason else {},
+            )
+        )
+    return made
 
 
 def list_photos(db_session: Session, *, case: Case) -> Sequence[CasePhoto]:
@@ -260,12 +346,23 @@ def citizen_reopen(
     case: Case,
     *,
     reason: str,
+    key: str,
     actor: Actor,
     policy: CasePolicy,
     now: datetime | None = None,
 ) -> CaseUpdate:
-    """The reporter (or anyone following) reopens a resolved case within the window."""
+    """The reporter reopens a resolved or closed case within the window.
+
+    ``key`` is the case's secret token, given only to the reporter (on the confirmation page,
+    in the confirmation e-mail and to the Open311 client that filed it): tracking numbers
+    are public, so knowing one must not be enough to reopen a case.
+    """
     now = now or utcnow()
+    if not is_reporter_key(case, key):
+        raise Forbidden(
+            f"Only the person who reported case {case.id} can reopen it: use the link from the "
+            "confirmation page or e-mail. Otherwise, please file a new report."
+        )
     if CaseStatus(case.status).is_open:
         raise Conflict(f"Case {case.id} is still open ({case.status}); it needs no reopening.")
     if case.duplicate_of_id is not None:
