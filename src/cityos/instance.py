@@ -28,3 +28,21 @@ def secret_key(db_session: Session, configured: str | None) -> str:
     db_session.add(InstanceValue(key="secret_key", value=value))
     db_session.commit()
     return value
+
+
+def read_token(db_session: Session, key: str) -> str | None:
+    """The current revision token stored under ``key`` (None if never written)."""
+    query = select(InstanceValue.value).where(InstanceValue.key == key)
+    return db_session.connection().execute(query).scalar()  # Core: this runs per request
+
+
+def bump_token(db_session: Session, key: str) -> str:
+    """Give ``key`` a new random revision token, in the caller's transaction."""
+    token = secrets.token_hex(8)
+    with db_session.no_autoflush:
+        row = db_session.get(InstanceValue, key)
+    if row is None:
+        db_session.add(InstanceValue(key=key, value=token))
+    else:
+        row.value = token
+    return token

@@ -190,11 +190,15 @@ def get_category(db_session: Session, *, service_code: str) -> Category:
     """The category with this code; NotFound (naming the code) otherwise."""
     category = db_session.scalar(select(Category).where(Category.service_code == service_code))
     if category is None:
-        raise NotFound(
-            f"There is no service with service_code {service_code!r}. The list of services is "
-            "at /open311/v2/services.json."
-        )
+        raise NotFound(unknown_service(service_code))
     return category
+
+
+def unknown_service(service_code: str) -> str:
+    return (
+        f"There is no service with service_code {service_code!r}. The list of services is "
+        "at /open311/v2/services.json."
+    )
 
 
 def search_categories(db_session: Session, *, query: str, limit: int = 10) -> list[Category]:

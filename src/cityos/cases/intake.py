@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityos.audit.service import Actor, record
-from cityos.cases import notifications, photos, sla
-from cityos.cases.catalog import get_category
+from cityos.cases import catalog_cache, notifications, photos, sla
+from cityos.cases.catalog import get_category, unknown_service
+from cityos.cases.catalog_cache import AttributeInfo, CategoryInfo
 from cityos.cases.models import (
     AttributeType,
     Case,
@@ -38,7 +39,7 @@ from cityos.cases.models import (
 from cityos.cases.routing import route
 from cityos.config import Settings
 from cityos.db import utcnow
-from cityos.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
+from cityos.errors import InvalidInput, PayloadTooLarge, RateLimited
 from cityos.geo import service as geo_service
 from cityos.geo.models import Area, AreaLevel
 
@@ -115,7 +116,9 @@ def clean_text(value: str | None, *, limit: int, name: str, problems: list[Probl
 
 
 def parse_attributes(
-    category: Category, raw: Mapping[str, str | Sequence[str]], problems: list[Problem]
+    category: Category | CategoryInfo,
+    raw: Mapping[str, str | Sequence[str]],
+    problems: list[Problem],
 ) -> dict[str, Any]:
     """Check each attribute against its Open311 definition; returns the typed values."""
     definitions = {attribute.code: attribute for attribute in category.attributes}
@@ -151,7 +154,7 @@ def parse_attributes(
 
 
 def _parse_attribute(
-    definition: CategoryAttribute, items: list[str], problems: list[Problem]
+    definition: CategoryAttribute | AttributeInfo, items: list[str], problems: list[Problem]
 ) -> Any:
     code, kind = definition.code, AttributeType(definition.datatype)
     where = f"attribute[{code}]"
@@ -277,8 +280,9 @@ def open_case(
     """Validate, route and record a new case. Raises InvalidInput listing every problem."""
     now = now or utcnow()
     problems: list[Problem] = []
-    category: Category | None = None
+    category: CategoryInfo | None = None
     code = (data.service_code or "").strip()
+    catalog = catalog_cache.snapshot(db_session)
     if not code:
         problems.append(
             {
@@ -288,10 +292,9 @@ def open_case(
             }
         )
     else:
-        try:
-            category = get_category(db_session, service_code=code)
-        except NotFound as error:
-            problems.append({"field": "service_code", "message": error.message})
+        category = catalog.by_code.get(code)
+        if category is None:
+            problems.append({"field": "service_code", "message": unknown_service(code)})
         else:
             if not category.is_active:
                 problems.append(
@@ -346,7 +349,7 @@ def open_case(
     if actor.user_id is None and actor.ip and data.source in (CaseSource.WEB, CaseSource.OPEN311):
         _check_rate(db_session, actor.ip, policy, now)
     lon, lat, found = location
-    decision = route(db_session, category=category, location=found)
+    decision = route(db_session, category=category, location=found, catalog=catalog)
     areas = {area.level: area.id for area in found.areas}
     requested_at = data.requested_at or now
     case = Case(
@@ -380,7 +383,6 @@ def open_case(
         requested_at=requested_at,
         updated_at=now,
     )
-    case.category = category
     sla.start_clocks(case, category, start=requested_at, fraction=policy.sla_imminent_fraction)
     db_session.add(case)
     db_session.flush()
@@ -430,7 +432,14 @@ def open_case(
         },
     )
     db_session.flush()
-    notifications.case_opened(db_session, case, base_url=policy.base_url, reporter_email=email)
+    notifications.case_opened(
+        db_session,
+        case,
+        service_code=category.service_code,
+        names=(category.name_en, category.name_zh),
+        base_url=policy.base_url,
+        reporter_email=email,
+    )
     return case
 
 

@@ -31,11 +31,11 @@ def tracking_url(base_url: str, case: Case) -> str:
     return f"{base_url.rstrip('/')}/track/{case.id}"
 
 
-def public_payload(case: Case) -> dict[str, Any]:
+def public_payload(case: Case, *, service_code: str | None = None) -> dict[str, Any]:
     """What integrations receive about a case: no contact details, no device or address ids."""
     return {
         "id": case.id,
-        "service_code": case.category.service_code,
+        "service_code": service_code or case.category.service_code,
         "status": case.status,
         "close_reason": case.close_reason,
         "priority": case.priority,
@@ -52,14 +52,23 @@ def public_payload(case: Case) -> dict[str, Any]:
 
 
 def case_opened(
-    db_session: Session, case: Case, *, base_url: str, reporter_email: str | None
+    db_session: Session,
+    case: Case,
+    *,
+    service_code: str,
+    names: tuple[str, str],
+    base_url: str,
+    reporter_email: str | None,
 ) -> None:
-    notify_service.emit(db_session, event="case.created", payload=public_payload(case))
+    """``names``: the category's English and Chinese names (the case's category may not be
+    loaded yet; intake passes what it has)."""
+    payload = public_payload(case, service_code=service_code)
+    notify_service.emit(db_session, event="case.created", payload=payload)
     if reporter_email:
         notify_service.queue_email(
             db_session,
             to=reporter_email,
-            subject=f"Case {case.id} received: {case.category.name_en} / {case.category.name_zh}",
+            subject=f"Case {case.id} received: {names[0]} / {names[1]}",
             body=(
                 f"Thank you. Your report has tracking number {case.id}.\n"
                 f"感谢您的反映，受理编号 {case.id}。\n\n"

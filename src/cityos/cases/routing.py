@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from cityos.audit.service import Actor, record
 from cityos.auth import service as auth_service
+from cityos.cases import catalog_cache
 from cityos.cases.catalog import get_category
+from cityos.cases.catalog_cache import CategoryInfo
 from cityos.cases.models import Category, RoutingRule
 from cityos.errors import NotFound
 from cityos.geo import service as geo_service
@@ -36,30 +38,36 @@ def _rule_reason(rule_id: int, service_code: str, area_code: str, department_cod
 
 
 def route(
-    db_session: Session, *, category: Category, location: geo_service.Location
+    db_session: Session,
+    *,
+    category: Category | CategoryInfo,
+    location: geo_service.Location,
+    catalog: catalog_cache.CatalogSnapshot | None = None,
 ) -> RoutingDecision:
-    """Route one case: the rule of the finest area containing the point wins."""
-    lineage = {area.id: position for position, area in enumerate(location.areas)}
-    rules = db_session.scalars(
-        select(RoutingRule).where(
-            RoutingRule.category_id == category.id, RoutingRule.area_id.in_(list(lineage))
-        )
-    ).all()
-    if rules:
-        rule = min(rules, key=lambda candidate: lineage[candidate.area_id])
-        area = location.areas[lineage[rule.area_id]]
-        department = auth_service.get_department_by_id(db_session, department_id=rule.department_id)
+    """Route one case: the rule of the finest area containing the point wins.
+
+    Reads the rules from the catalog snapshot (no query beyond its revision check; none
+    when the caller passes the snapshot it already holds).
+    """
+    current = catalog or catalog_cache.snapshot(db_session)
+    departments = current.department_codes
+    for area in location.areas:  # finest first
+        found = current.rules.get((category.id, area.id))
+        if found is not None:
+            rule_id, department_id = found
+            return RoutingDecision(
+                department_id,
+                rule_id,
+                _rule_reason(
+                    rule_id, category.service_code, area.code, departments.get(department_id, "?")
+                ),
+            )
+    default = category.default_department_id
+    if default is not None:
         return RoutingDecision(
-            rule.department_id,
-            rule.id,
-            _rule_reason(rule.id, category.service_code, area.code, department.code),
-        )
-    if category.default_department_id is not None:
-        department = auth_service.get_department_by_id(
-            db_session, department_id=category.default_department_id
-        )
-        return RoutingDecision(
-            department.id, None, f"default department of {category.service_code}: {department.code}"
+            default,
+            None,
+            f"default department of {category.service_code}: {departments.get(default, '?')}",
         )
     return RoutingDecision(None, None, TRIAGE_REASON)
 

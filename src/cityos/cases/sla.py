@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from cityos.cases.catalog_cache import CategoryInfo
 from cityos.cases.models import Case, CaseStatus, Category
 
 
@@ -26,7 +27,7 @@ class Targets:
     resolve: timedelta | None
 
 
-def targets(category: Category, priority: str) -> Targets:
+def targets(category: Category | CategoryInfo, priority: str) -> Targets:
     target = category.sla.get(priority) or category.sla.get("normal")
     if not target:
         return Targets(None, None)
@@ -36,7 +37,9 @@ def targets(category: Category, priority: str) -> Targets:
     )
 
 
-def start_clocks(case: Case, category: Category, *, start: datetime, fraction: float) -> None:
+def start_clocks(
+    case: Case, category: Category | CategoryInfo, *, start: datetime, fraction: float
+) -> None:
     """Set both due times from ``start`` (submission or reopening) and the running clock."""
     found = targets(category, case.priority)
     case.acknowledge_due_at = start + found.acknowledge if found.acknowledge else None
@@ -45,7 +48,9 @@ def start_clocks(case: Case, category: Category, *, start: datetime, fraction: f
     _set_running(case, start=start, duration=found.acknowledge, fraction=fraction)
 
 
-def on_acknowledged(case: Case, category: Category, *, now: datetime, fraction: float) -> None:
+def on_acknowledged(
+    case: Case, category: Category | CategoryInfo, *, now: datetime, fraction: float
+) -> None:
     """The acknowledge clock stops; the resolve clock (already running) becomes the one shown."""
     if case.acknowledged_at is None:
         case.acknowledged_at = now
