@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from cityos.cases import (
     admin_api,
     admin_views,
+    export_api,
     intake_views,
     open311_api,
     public_api,
@@ -20,6 +21,7 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
         intake_views,
         public_api,
         staff_views,
+        export_api,
         staff_api,
         admin_views,
         admin_api,

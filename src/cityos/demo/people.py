@@ -39,6 +39,7 @@ DEMO_USERS: list[tuple[str, tuple[str, ...], str | None, str]] = [
     ("admin@example.org", ("admin",), "DATA", "Admin 管理员"),
     ("operator@example.org", ("operator",), "OPS", "Olivia Operator 值班员"),
     ("staff.cmb@example.org", ("staff",), "CMB", "Chen Staff 陈工"),
+    ("supervisor.cmb@example.org", ("staff", "supervisor"), "CMB", "Zhou Supervisor 周科长"),
     ("staff.water@example.org", ("staff",), "WATER", "Wang Staff 王工"),
     ("steward@example.org", ("steward",), "DATA", "Sun Steward 孙数据"),
     ("analyst@example.org", ("analyst",), "PLAN", "Li Analyst 李分析"),
