@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from cityos.app import create_app
 from cityos.cases import catalog
-from cityos.config import Settings
 from cityos.db import make_session_factory, transaction
 from cityos.demo.catalog import seed_catalog
 from cityos.demo.city import seed_areas
 from cityos.demo.people import DEMO_PASSWORD, seed_departments, seed_users
-from tests.conftest import need_service
-from tests.web.test_browser import CHROMIUM, CHROMIUM_FLAGS, free_port
+from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, live_server, need_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -28,32 +22,12 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def catalog_server(database_url: str, engine: Engine) -> Iterator[str]:
     """The demo city's people, map and catalog (no cases) served by uvicorn in a thread."""
-    if not CHROMIUM.exists():
-        need_service("Debian's chromium is not installed (apt-get install -y chromium)")
+    need_chromium()
     with transaction(make_session_factory(engine)) as db_session:
         for step in (seed_departments, seed_users, seed_areas, seed_catalog):
             step(db_session)
-    port = free_port()
-    settings = Settings(
-        database_url=database_url,
-        secret_key="browser-test-secret",
-        base_url=f"http://127.0.0.1:{port}",
-        map_tile_url="",
-        default_language="en",
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine=engine), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(database_url, engine) as url:
+        yield url
 
 
 def test_admin_builds_a_category_with_the_attribute_editor_and_sees_the_routing_map(

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from cityos.app import create_app
 from cityos.audit.service import Actor
 from cityos.cases import service
-from cityos.config import Settings
 from tests.cases.conftest import WEST_POINT, CatalogFixture
 from tests.cases.intake_support import png
-from tests.conftest import need_service
-from tests.web.test_browser import CHROMIUM, CHROMIUM_FLAGS, free_port
+from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, live_server, need_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -30,34 +24,14 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture
 def city_server(database_url: str, engine: Engine, services: CatalogFixture) -> Iterator[str]:
     """The test city and catalog served by uvicorn in a thread; yields its base URL."""
-    port = free_port()
-    settings = Settings(
-        database_url=database_url,
-        secret_key="browser-test-secret",
-        base_url=f"http://127.0.0.1:{port}",
-        map_tile_url="",  # no network here: the map draws the city on a plain background
-        default_language="en",
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine=engine), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(database_url, engine) as url:
+        yield url
 
 
 def test_a_citizen_reports_a_pothole_from_a_phone_and_tracks_it(
     city_server: str, db: Session, tmp_path: Path
 ) -> None:
-    if not CHROMIUM.exists():
-        need_service("Debian's chromium is not installed (apt-get install -y chromium)")
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     existing = service.open_case(

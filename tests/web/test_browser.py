@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
-from cityos.app import create_app
-from cityos.config import Settings
 from cityos.db import make_session_factory, transaction
 from cityos.demo import DEMO_PASSWORD, seed
-from tests.conftest import need_service
+from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, live_server, need_chromium
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -37,34 +21,14 @@ def demo_server(database_url: str, engine: Engine) -> Iterator[str]:
     """The demo city served by uvicorn in a thread; yields its base URL."""
     with transaction(make_session_factory(engine)) as db_session:
         seed(db_session)
-    port = free_port()
-    settings = Settings(
-        database_url=database_url,
-        secret_key="browser-test-secret",
-        base_url=f"http://127.0.0.1:{port}",
-        map_tile_url="",  # no network here: the map draws the areas on a plain background
-        default_language="en",
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine=engine), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(database_url, engine) as url:
+        yield url
 
 
 def test_sign_in_switch_language_and_find_a_grid_cell_on_the_map(
     demo_server: str, tmp_path: Path
 ) -> None:
-    if not CHROMIUM.exists():
-        need_service("Debian's chromium is not installed (apt-get install -y chromium)")
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:

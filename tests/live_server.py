@@ -1,0 +1,65 @@
+"""A real uvicorn server in a thread, for tests that drive CityOS with a browser or a client.
+
+Also Debian's Chromium for Playwright: its path and the flags every browser test uses.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+
+from cityos.app import create_app
+from cityos.config import Settings
+from tests.conftest import need_service
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def need_chromium() -> None:
+    if not CHROMIUM.exists():
+        need_service("Debian's chromium is not installed (apt-get install -y chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def live_server(database_url: str, engine: Engine) -> Iterator[str]:
+    """CityOS on ``engine`` served by uvicorn in a thread; yields its base URL."""
+    port = free_port()
+    settings = Settings(
+        database_url=database_url,
+        secret_key="live-test-secret",
+        base_url=f"http://127.0.0.1:{port}",
+        map_tile_url="",  # no network here: maps draw the areas on a plain background
+        default_language="en",
+        worker_interval_seconds=0,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, engine=engine), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
