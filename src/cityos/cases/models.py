@@ -169,6 +169,8 @@ class Case(Base):
     __tablename__ = "cases_cases"
     __table_args__ = (
         Index("ix_cases_cases_category_status", "category_id", "status"),
+        # Open311 / queue searches by service over a time window, newest first
+        Index("ix_cases_cases_category_requested", "category_id", "requested_at"),
         Index("ix_cases_cases_department_status", "department_id", "status"),
         Index("ix_cases_cases_lat_lon", "lat", "lon"),
         Index("ix_cases_cases_ip_requested", "submitted_ip", "requested_at"),

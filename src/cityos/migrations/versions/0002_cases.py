@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 07:13:31.976632
+Create Date: 2026-11-21 07:35:24.396654
 """
 
 from collections.abc import Sequence
@@ -303,6 +303,9 @@ def upgrade() -> None:
             batch_op.f("ix_cases_cases_assignee_id"), ["assignee_id"], unique=False
         )
         batch_op.create_index(
+            "ix_cases_cases_category_requested", ["category_id", "requested_at"], unique=False
+        )
+        batch_op.create_index(
             "ix_cases_cases_category_status", ["category_id", "status"], unique=False
         )
         batch_op.create_index(
@@ -482,6 +485,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_cases_cases_district_id"))
         batch_op.drop_index("ix_cases_cases_department_status")
         batch_op.drop_index("ix_cases_cases_category_status")
+        batch_op.drop_index("ix_cases_cases_category_requested")
         batch_op.drop_index(batch_op.f("ix_cases_cases_assignee_id"))
 
     op.drop_table("cases_cases")
