@@ -31,7 +31,7 @@ from cityos.notify import api as notify_api
 from cityos.notify import views as notify_views
 from cityos.web import views as web_views
 from cityos.web.render import Page
-from cityos.web.security import csrf_protect, make_browser_middleware
+from cityos.web.security import BrowserMiddleware, csrf_protect
 from cityos.worker import Worker
 
 
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.session_factory = session_factory
     app.state.secret_key = secret_key
     app.state.csrf_exempt = ["/open311/"]  # Open311 clients authenticate with api_key
-    app.middleware("http")(make_browser_middleware(settings, secret_key))
+    app.add_middleware(BrowserMiddleware, settings=settings, secret_key=secret_key)
     static = resources.files("cityos").joinpath("web", "static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -85,10 +85,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         notify_views,
         notify_api,
     )
+    for router in cases_web.ROUTERS:  # first: public intake APIs are the hottest paths
+        app.include_router(router)
     for module in routers:
         app.include_router(module.router)
-    for router in cases_web.ROUTERS:
-        app.include_router(router)
     _add_health(app)
     _add_error_handlers(app)
     return app

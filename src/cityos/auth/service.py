@@ -456,6 +456,11 @@ def revoke_api_key(db_session: Session, *, key_id: int, actor: Actor) -> ApiKey:
 
 def user_for_api_key(db_session: Session, *, raw_key: str) -> User:
     """The user behind a Bearer key; a clear 401 if it is malformed, unknown, expired, revoked."""
+    return api_key_for(db_session, raw_key=raw_key).user
+
+
+def api_key_for(db_session: Session, *, raw_key: str) -> ApiKey:
+    """The valid key row for ``raw_key`` (with its user); 401 like :func:`user_for_api_key`."""
     parts = raw_key.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         raise Unauthorized("Malformed API key: expected 'Authorization: Bearer cos_…'.")
@@ -471,7 +476,7 @@ def user_for_api_key(db_session: Session, *, raw_key: str) -> User:
         raise Unauthorized("The account of this API key is deactivated.")
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=5):
         key.last_used_at = now
-    return key.user
+    return key
 
 
 def count_users(db_session: Session) -> int:

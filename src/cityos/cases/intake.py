@@ -399,7 +399,8 @@ def open_case(
         | ({"media_url": media_url} if media_url else {}),
     )
     db_session.add(update)
-    db_session.flush()
+    if cleaned:
+        db_session.flush()  # the photos point at the update
     for photo in cleaned:
         db_session.add(
             CasePhoto(
@@ -430,8 +431,7 @@ def open_case(
             "area": found.areas[0].code,
             "department_id": decision.department_id,
         },
-    )
-    db_session.flush()
+    )  # record() flushes the update, photos, follower and audit entry together
     notifications.case_opened(
         db_session,
         case,

@@ -18,6 +18,7 @@ from cityos.cases import (
 ROUTERS: tuple[APIRouter, ...] = tuple(
     module.router
     for module in (
+        open311_api,  # first: the busiest API of the domain, matched with the fewest checks
         intake_views,
         public_api,
         staff_views,
@@ -25,6 +26,5 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
         staff_api,
         admin_views,
         admin_api,
-        open311_api,
     )
 )

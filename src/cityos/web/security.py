@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from fastapi import Request
-from starlette.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityos.auth.security import csrf_matches, csrf_token, new_token, sign, unsign
 from cityos.config import Settings
@@ -18,6 +19,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+NO_COOKIE_PREFIXES = ("/open311/",)  # machine clients with their own keys
 
 
 def tile_origin(tile_url: str) -> str | None:
@@ -60,35 +62,48 @@ def security_headers(settings: Settings) -> dict[str, str]:
     return headers
 
 
-def make_browser_middleware(
-    settings: Settings, secret_key: str
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """Middleware: give every browser a CSRF seed cookie and every response our headers."""
-    headers = security_headers(settings)
+class BrowserMiddleware:
+    """Give every browser a CSRF seed cookie and every response our security headers.
 
-    async def middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        cookie = request.cookies.get(CSRF_COOKIE)
-        seed = unsign(secret_key, cookie, salt=CSRF_SALT) if cookie else None
-        fresh = seed is None
-        request.state.csrf_seed = seed or new_token(16)
-        request.state.csrf_token = csrf_token(secret_key, request.state.csrf_seed)
-        response = await call_next(request)
-        for name, value in headers.items():
-            response.headers.setdefault(name, value)
-        if fresh:
-            response.set_cookie(
-                CSRF_COOKIE,
-                sign(secret_key, request.state.csrf_seed, salt=CSRF_SALT),
-                httponly=True,
-                samesite="lax",
-                secure=settings.cookie_secure,
-                path="/",
-            )
-        return response
+    Plain ASGI (no ``BaseHTTPMiddleware``): it only reads the request's cookie header and
+    adds headers to the response's start message, so it costs next to nothing per request.
+    Open311 clients get no cookie (they never send one back).
+    """
 
-    return middleware
+    def __init__(self, app: ASGIApp, *, settings: Settings, secret_key: str) -> None:
+        self.app = app
+        self.settings = settings
+        self.secret_key = secret_key
+        self.headers = list(security_headers(settings).items())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cookie = HTTPConnection(scope).cookies.get(CSRF_COOKIE)
+        seed = unsign(self.secret_key, cookie, salt=CSRF_SALT) if cookie else None
+        fresh = seed is None and not scope["path"].startswith(NO_COOKIE_PREFIXES)
+        seed = seed or new_token(16)
+        state = scope.setdefault("state", {})
+        state["csrf_seed"] = seed
+        state["csrf_token"] = csrf_token(self.secret_key, seed)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers:
+                    if name not in headers:
+                        headers[name] = value
+                if fresh:
+                    headers.append("set-cookie", self._cookie(seed))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _cookie(self, seed: str) -> str:
+        value = sign(self.secret_key, seed, salt=CSRF_SALT)
+        secure = "; Secure" if self.settings.cookie_secure else ""
+        return f"{CSRF_COOKIE}={value}; HttpOnly; Path=/; SameSite=lax{secure}"
 
 
 async def csrf_protect(request: Request) -> None:
