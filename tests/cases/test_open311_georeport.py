@@ -3,21 +3,15 @@ XML: services, a service definition, the request list and one request."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from georeport import GeoReport
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from cityos.app import create_app
 from cityos.cases.intake import CasePolicy
 from cityos.cases.workflow import change_status
-from cityos.config import Settings
 from tests.cases.conftest import ACTOR, WEST_POINT
 from tests.cases.open311_support import (
     Open311City,
@@ -25,47 +19,21 @@ from tests.cases.open311_support import (
     make_case,
     open311_city,
 )
+from tests.live_server import live_server as serve
 
 __all__ = ["open311_city"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def live_server(database_url: str, engine: Engine, open311_city: Open311City) -> Iterator[str]:
+def open311_root(database_url: str, engine: Engine, open311_city: Open311City) -> Iterator[str]:
     """Our app served by uvicorn in a thread; yields the Open311 root address."""
-    port = free_port()
-    settings = Settings(
-        database_url=database_url,
-        secret_key="georeport-test-secret",
-        base_url=f"http://127.0.0.1:{port}",
-        map_tile_url="",
-        default_language="en",
-        worker_interval_seconds=0,
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine=engine), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/open311/v2"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(database_url, engine) as url:
+        yield f"{url}/open311/v2"
 
 
 @pytest.mark.parametrize("output_format", ["json", "xml"])
 def test_georeport_client_reads_services_definitions_and_requests(
-    live_server: str, db: Session, output_format: str
+    open311_root: str, db: Session, output_format: str
 ) -> None:
     pothole = make_case(db, service_code="POTHOLE", point=WEST_POINT, attributes={"size": "large"})
     noise = make_case(db)
@@ -74,7 +42,7 @@ def test_georeport_client_reads_services_definitions_and_requests(
         db, noise, to="in_progress", note="Inspector sent", user=None, actor=ACTOR, policy=policy
     )
     db.commit()
-    client = GeoReport(live_server, jurisdiction="TC", output_format=output_format)
+    client = GeoReport(open311_root, jurisdiction="TC", output_format=output_format)
 
     services = client.get_service_list()
     definition = client.get_service_definition("POTHOLE")
