@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -159,6 +160,12 @@ class RoutingRule(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+def _partial(name: str, *columns: str, unique: bool = False) -> Index:
+    """An index of the rows whose first column is set (SQLite and PostgreSQL)."""
+    present = text(f"{columns[0]} IS NOT NULL")
+    return Index(name, *columns, unique=unique, sqlite_where=present, postgresql_where=present)
+
+
 class Case(Base):
     """One reported problem, from submission to a verified fix.
 
@@ -173,7 +180,14 @@ class Case(Base):
         Index("ix_cases_cases_category_requested", "category_id", "requested_at"),
         Index("ix_cases_cases_department_status", "department_id", "status"),
         Index("ix_cases_cases_lat_lon", "lat", "lon"),
-        Index("ix_cases_cases_ip_requested", "submitted_ip", "requested_at"),
+        # Sparse columns get partial indexes: most cases (imports above all) have no client
+        # address, assignee, duplicate, token or running clock, and skip these indexes.
+        _partial("ix_cases_cases_ip_requested", "submitted_ip", "requested_at"),
+        _partial("ix_cases_cases_assignee_id", "assignee_id"),
+        _partial("ix_cases_cases_duplicate_of_id", "duplicate_of_id"),
+        _partial("ix_cases_cases_next_due_at", "next_due_at"),
+        _partial("ix_cases_cases_sla_warn_at", "sla_warn_at"),
+        _partial("uq_cases_cases_token", "token", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -204,10 +218,10 @@ class Case(Base):
     )
     routing_reason: Mapped[str] = mapped_column(String(500), default="")
     assignee_id: Mapped[int | None] = mapped_column(
-        ForeignKey("auth_users.id", ondelete="SET NULL"), index=True
+        ForeignKey("auth_users.id", ondelete="SET NULL")
     )
     duplicate_of_id: Mapped[int | None] = mapped_column(
-        ForeignKey("cases_cases.id", ondelete="SET NULL"), index=True
+        ForeignKey("cases_cases.id", ondelete="SET NULL")
     )
 
     source: Mapped[str] = mapped_column(String(16), default=CaseSource.WEB)
@@ -215,7 +229,7 @@ class Case(Base):
     api_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("auth_api_keys.id", ondelete="SET NULL")
     )
-    token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token: Mapped[str | None] = mapped_column(String(64))  # unique (partial index above)
 
     contact_name: Mapped[str | None] = mapped_column(String(200))
     contact_email: Mapped[str | None] = mapped_column(String(320))
@@ -231,8 +245,8 @@ class Case(Base):
     acknowledge_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolve_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # expected_datetime
     # The running SLA clock: acknowledge (until acknowledged), then resolve; None when ended.
-    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    sla_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # at risk
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # at risk
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
 
     category: Mapped[Category] = relationship(lazy="joined")

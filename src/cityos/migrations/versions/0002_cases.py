@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 07:35:24.396654
+Create Date: 2026-11-21 08:35:35.848460
 """
 
 from collections.abc import Sequence
@@ -296,11 +296,14 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cases_cases")),
-        sa.UniqueConstraint("token", name=op.f("uq_cases_cases_token")),
     )
     with op.batch_alter_table("cases_cases", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_cases_cases_assignee_id"), ["assignee_id"], unique=False
+            "ix_cases_cases_assignee_id",
+            ["assignee_id"],
+            unique=False,
+            sqlite_where=sa.text("assignee_id IS NOT NULL"),
+            postgresql_where=sa.text("assignee_id IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_cases_cases_category_requested", ["category_id", "requested_at"], unique=False
@@ -315,25 +318,48 @@ def upgrade() -> None:
             batch_op.f("ix_cases_cases_district_id"), ["district_id"], unique=False
         )
         batch_op.create_index(
-            batch_op.f("ix_cases_cases_duplicate_of_id"), ["duplicate_of_id"], unique=False
+            "ix_cases_cases_duplicate_of_id",
+            ["duplicate_of_id"],
+            unique=False,
+            sqlite_where=sa.text("duplicate_of_id IS NOT NULL"),
+            postgresql_where=sa.text("duplicate_of_id IS NOT NULL"),
         )
         batch_op.create_index(batch_op.f("ix_cases_cases_grid_id"), ["grid_id"], unique=False)
         batch_op.create_index(
-            "ix_cases_cases_ip_requested", ["submitted_ip", "requested_at"], unique=False
+            "ix_cases_cases_ip_requested",
+            ["submitted_ip", "requested_at"],
+            unique=False,
+            sqlite_where=sa.text("submitted_ip IS NOT NULL"),
+            postgresql_where=sa.text("submitted_ip IS NOT NULL"),
         )
         batch_op.create_index("ix_cases_cases_lat_lon", ["lat", "lon"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_cases_cases_next_due_at"), ["next_due_at"], unique=False
+            "ix_cases_cases_next_due_at",
+            ["next_due_at"],
+            unique=False,
+            sqlite_where=sa.text("next_due_at IS NOT NULL"),
+            postgresql_where=sa.text("next_due_at IS NOT NULL"),
         )
         batch_op.create_index(
             batch_op.f("ix_cases_cases_requested_at"), ["requested_at"], unique=False
         )
         batch_op.create_index(
-            batch_op.f("ix_cases_cases_sla_warn_at"), ["sla_warn_at"], unique=False
+            "ix_cases_cases_sla_warn_at",
+            ["sla_warn_at"],
+            unique=False,
+            sqlite_where=sa.text("sla_warn_at IS NOT NULL"),
+            postgresql_where=sa.text("sla_warn_at IS NOT NULL"),
         )
         batch_op.create_index(batch_op.f("ix_cases_cases_source_ref"), ["source_ref"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_cases_cases_subdistrict_id"), ["subdistrict_id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_cases_cases_token",
+            ["token"],
+            unique=True,
+            sqlite_where=sa.text("token IS NOT NULL"),
+            postgresql_where=sa.text("token IS NOT NULL"),
         )
 
     op.create_table(
@@ -473,20 +499,45 @@ def downgrade() -> None:
 
     op.drop_table("cases_escalations")
     with op.batch_alter_table("cases_cases", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_cases_cases_token",
+            sqlite_where=sa.text("token IS NOT NULL"),
+            postgresql_where=sa.text("token IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_cases_cases_subdistrict_id"))
         batch_op.drop_index(batch_op.f("ix_cases_cases_source_ref"))
-        batch_op.drop_index(batch_op.f("ix_cases_cases_sla_warn_at"))
+        batch_op.drop_index(
+            "ix_cases_cases_sla_warn_at",
+            sqlite_where=sa.text("sla_warn_at IS NOT NULL"),
+            postgresql_where=sa.text("sla_warn_at IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_cases_cases_requested_at"))
-        batch_op.drop_index(batch_op.f("ix_cases_cases_next_due_at"))
+        batch_op.drop_index(
+            "ix_cases_cases_next_due_at",
+            sqlite_where=sa.text("next_due_at IS NOT NULL"),
+            postgresql_where=sa.text("next_due_at IS NOT NULL"),
+        )
         batch_op.drop_index("ix_cases_cases_lat_lon")
-        batch_op.drop_index("ix_cases_cases_ip_requested")
+        batch_op.drop_index(
+            "ix_cases_cases_ip_requested",
+            sqlite_where=sa.text("submitted_ip IS NOT NULL"),
+            postgresql_where=sa.text("submitted_ip IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_cases_cases_grid_id"))
-        batch_op.drop_index(batch_op.f("ix_cases_cases_duplicate_of_id"))
+        batch_op.drop_index(
+            "ix_cases_cases_duplicate_of_id",
+            sqlite_where=sa.text("duplicate_of_id IS NOT NULL"),
+            postgresql_where=sa.text("duplicate_of_id IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_cases_cases_district_id"))
         batch_op.drop_index("ix_cases_cases_department_status")
         batch_op.drop_index("ix_cases_cases_category_status")
         batch_op.drop_index("ix_cases_cases_category_requested")
-        batch_op.drop_index(batch_op.f("ix_cases_cases_assignee_id"))
+        batch_op.drop_index(
+            "ix_cases_cases_assignee_id",
+            sqlite_where=sa.text("assignee_id IS NOT NULL"),
+            postgresql_where=sa.text("assignee_id IS NOT NULL"),
+        )
 
     op.drop_table("cases_cases")
     with op.batch_alter_table("cases_routing_rules", schema=None) as batch_op:
