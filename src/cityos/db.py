@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -124,3 +125,17 @@ def ensure_schema_current(engine: Engine) -> None:
             f"The database schema is out of date (at {found}, this CityOS needs {head}). "
             "Run `cityos db upgrade` first."
         )
+
+
+_SQLITE_WRITER = threading.Lock()
+
+
+def serial_writes(engine: Engine) -> AbstractContextManager[object]:
+    """On SQLite, one writing transaction at a time in this process; elsewhere nothing.
+
+    SQLite lets one connection write at a time. Threads that lose the race wait in SQLite's
+    busy handler, which sleeps in growing steps (up to 100 ms), so under load some writes
+    wait for seconds while the CPU idles. Queueing them on a lock instead costs nothing (the
+    writes are serial anyway) and keeps the tail short. Use it around short, hot writes.
+    """
+    return _SQLITE_WRITER if engine.dialect.name == "sqlite" else nullcontext()

@@ -27,7 +27,6 @@ from cityos.cases.models import (
     AttributeType,
     Case,
     CaseFollower,
-    CasePhoto,
     CaseSource,
     CaseStatus,
     CaseUpdate,
@@ -258,6 +257,11 @@ def validate_email_address(value: str, problems: list[Problem], name: str = "ema
         return value
 
 
+def new_follower(case_id: int, email: str) -> CaseFollower:
+    """A follower row with its own unsubscribe token."""
+    return CaseFollower(case_id=case_id, email=email, unsubscribe_token=secrets.token_urlsafe(16))
+
+
 def raise_problems(problems: list[Problem], *, too_large: bool = False) -> NoReturn:
     """One error listing every problem (413 when a photo was too large, 400 otherwise)."""
     message = (
@@ -401,23 +405,12 @@ def open_case(
     db_session.add(update)
     if cleaned:
         db_session.flush()  # the photos point at the update
-    for photo in cleaned:
-        db_session.add(
-            CasePhoto(
-                case_id=case.id,
-                update_id=update.id,
-                kind=PhotoKind.REPORT,
-                media_type=photo.media_type,
-                width=photo.width,
-                height=photo.height,
-                size=len(photo.data),
-                data=photo.data,
-            )
-        )
+    db_session.add_all(
+        photos.as_row(photo, case_id=case.id, update_id=update.id, kind=PhotoKind.REPORT)
+        for photo in cleaned
+    )
     if email and data.follow:
-        db_session.add(
-            CaseFollower(case_id=case.id, email=email, unsubscribe_token=secrets.token_urlsafe(16))
-        )
+        db_session.add(new_follower(case.id, email))
     record(
         db_session,
         actor=actor,

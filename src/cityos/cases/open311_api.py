@@ -9,9 +9,8 @@ path, an unexpected failure — in the Open311 error format with its HTTP status
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -30,7 +29,7 @@ from cityos.cases.open311 import BASE_PATH, Format
 from cityos.cases.photos import PhotoUpload
 from cityos.cases.workflow import get_case
 from cityos.config import Settings
-from cityos.db import transaction, utcnow
+from cityos.db import serial_writes, transaction, utcnow
 from cityos.errors import CityOSError, InvalidInput, NotFound, RateLimited
 
 logger = logging.getLogger(__name__)
@@ -250,24 +249,6 @@ def _float(fields: Mapping[str, str], name: str) -> float | None:
         ) from None
 
 
-_SQLITE_WRITER = threading.Lock()
-
-
-def _writer(request: Request, *, photos: bool) -> AbstractContextManager[object]:
-    """On SQLite, one writing transaction at a time per process (reports without photos).
-
-    SQLite lets one connection write at a time; threads that lose the race wait in SQLite's
-    busy handler, which sleeps in growing steps (up to 100 ms), so under load some reports
-    wait for seconds while the CPU idles. Queueing them on a lock instead costs nothing (the
-    writes are serial anyway) and keeps the tail short. Reports with photos spend most of
-    their time re-encoding the pictures, which may run alongside: they skip the queue.
-    """
-    engine = request.app.state.engine
-    if engine.dialect.name == "sqlite" and not photos:
-        return _SQLITE_WRITER
-    return nullcontext()
-
-
 def _create(
     request: Request,
     fmt: Format,
@@ -279,7 +260,9 @@ def _create(
     settings: Settings = request.app.state.settings
     names = [fields.get("first_name"), fields.get("last_name")]
     factory = request.app.state.session_factory
-    with _writer(request, photos=bool(uploads)), transaction(factory) as db_session:
+    # Reports with photos spend most of their time re-encoding them: they need not queue.
+    writer = nullcontext() if uploads else serial_writes(request.app.state.engine)
+    with writer, transaction(factory) as db_session:
         key = open311_search.api_key_for(db_session, fields.get("api_key"))
         open311_search.check_jurisdiction(db_session, fields.get("jurisdiction_id"))
         data = CaseInput(

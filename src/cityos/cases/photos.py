@@ -12,6 +12,7 @@ from typing import Final
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cityos.cases.models import CasePhoto, PhotoKind
 from cityos.errors import InvalidInput, PayloadTooLarge
 
 FORMATS: Final = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -67,3 +68,17 @@ def clean(upload: PhotoUpload, *, max_bytes: int) -> CleanPhoto:
     options: dict[str, object] = {"quality": 88} if kind in ("JPEG", "WEBP") else {"optimize": True}
     image.save(out, format=kind, **options)  # no exif= argument: metadata is dropped
     return CleanPhoto(FORMATS[kind], image.width, image.height, out.getvalue())
+
+
+def as_row(photo: CleanPhoto, *, case_id: int, update_id: int, kind: PhotoKind) -> CasePhoto:
+    """The stored form of a cleaned photo, attached to the update that brought it."""
+    return CasePhoto(
+        case_id=case_id,
+        update_id=update_id,
+        kind=kind,
+        media_type=photo.media_type,
+        width=photo.width,
+        height=photo.height,
+        size=len(photo.data),
+        data=photo.data,
+    )

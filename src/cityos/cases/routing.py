@@ -3,7 +3,6 @@ default department, then the triage queue."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,7 +92,8 @@ def route_many(
     departments = np.full(count, -1, dtype=np.int64)
     rule_ids = np.full(count, -1, dtype=np.int64)
     reasons = np.full(count, TRIAGE_REASON, dtype=object)
-    codes = {c.id: c.service_code for c in db_session.scalars(select(Category)).all()}
+    all_categories = db_session.scalars(select(Category)).unique().all()
+    codes = {c.id: c.service_code for c in all_categories}
     department_codes = {d.id: d.code for d in auth_service.list_departments(db_session)}
     rules = db_session.scalars(select(RoutingRule)).all()
     decided = np.zeros(count, dtype=bool)
@@ -131,9 +131,7 @@ def route_many(
             reasons[rows] = reason_table[slot[hit]]
             decided[rows] = True
     defaults = {
-        c.id: c.default_department_id
-        for c in db_session.scalars(select(Category)).all()
-        if c.default_department_id is not None
+        c.id: c.default_department_id for c in all_categories if c.default_department_id is not None
     }
     for category_id, department_id in defaults.items():
         rows = ~decided & (categories == category_id)
@@ -292,7 +290,3 @@ def ownership(db_session: Session, *, service_code: str, level: AreaLevel) -> li
             )
         )
     return sorted(owners, key=lambda owner: owner.area_code)
-
-
-def rules_for_export(db_session: Session) -> Sequence[RuleView]:
-    return list_rules(db_session)

@@ -19,7 +19,7 @@ from cityos.audit.service import Actor, record
 from cityos.auth import service as auth_service
 from cityos.auth.models import Role, User
 from cityos.cases import notifications, photos, sla
-from cityos.cases.intake import CasePolicy, Problem, clean_text, raise_problems
+from cityos.cases.intake import CasePolicy, Problem, clean_text, new_follower, raise_problems
 from cityos.cases.intake import validate_email_address as _validate_email
 from cityos.cases.models import (
     OPEN_STATUSES,
@@ -96,9 +96,7 @@ def history(db_session: Session, *, case: Case, public_only: bool) -> Sequence[C
     if public_only:
         query = query.where(CaseUpdate.public.is_(True))
     stored = db_session.scalars(query.order_by(CaseUpdate.at, CaseUpdate.id)).all()
-    if case.source != "import" or any(u.kind == "submitted" for u in stored):
-        return stored
-    return [*_imported_history(case), *stored]
+    return _with_imported_history(case, stored)
 
 
 class HistoryCase(Protocol):
@@ -135,11 +133,14 @@ def public_histories(
         .order_by(CaseUpdate.case_id, CaseUpdate.at, CaseUpdate.id)
     ):
         found[update.case_id].append(update)
-    for case in cases:
-        stored = found[case.id]
-        if case.source == "import" and not any(u.kind == "submitted" for u in stored):
-            found[case.id] = [*_imported_history(case), *stored]
-    return found
+    return {case.id: _with_imported_history(case, found[case.id]) for case in cases}
+
+
+def _with_imported_history(case: HistoryCase, stored: Sequence[CaseUpdate]) -> list[CaseUpdate]:
+    """``stored``, preceded by the rebuilt entries when the case was bulk-imported."""
+    if case.source != "import" or any(u.kind == "submitted" for u in stored):
+        return list(stored)
+    return [*_imported_history(case), *stored]
 
 
 def _imported_history(case: HistoryCase) -> list[CaseUpdate]:
@@ -314,19 +315,10 @@ def change_status(
         details={"close_reason": reason.value} if reason else None,
         now=now,
     )
-    for photo in cleaned:
-        db_session.add(
-            CasePhoto(
-                case_id=case.id,
-                update_id=update.id,
-                kind=PhotoKind.RESOLUTION if target is S.RESOLVED else PhotoKind.REPORT,
-                media_type=photo.media_type,
-                width=photo.width,
-                height=photo.height,
-                size=len(photo.data),
-                data=photo.data,
-            )
-        )
+    kind = PhotoKind.RESOLUTION if target is S.RESOLVED else PhotoKind.REPORT
+    db_session.add_all(
+        photos.as_row(photo, case_id=case.id, update_id=update.id, kind=kind) for photo in cleaned
+    )
     record(
         db_session,
         actor=actor,
@@ -546,13 +538,7 @@ def mark_duplicate(
         select(CaseFollower).where(CaseFollower.case_id == case.id)
     ).all():
         if follower.email not in existing:
-            db_session.add(
-                CaseFollower(
-                    case_id=original.id,
-                    email=follower.email,
-                    unsubscribe_token=secrets.token_urlsafe(16),
-                )
-            )
+            db_session.add(new_follower(original.id, follower.email))
             existing.add(follower.email)
             moved += 1
     text = _note(note) or f"This problem is already reported as case {original.id}."
@@ -596,9 +582,7 @@ def follow(db_session: Session, case: Case, *, email: str, actor: Actor) -> Case
     )
     if found:
         return found
-    follower = CaseFollower(
-        case_id=target.id, email=address, unsubscribe_token=secrets.token_urlsafe(16)
-    )
+    follower = new_follower(target.id, address)
     db_session.add(follower)
     db_session.flush()
     record(
