@@ -20,6 +20,7 @@ from cityos.cases.queries import CaseFilter, CasePage, Order, search_cases
 from cityos.cases.routing import RoutingDecision, route, route_many
 from cityos.cases.sla import SlaState
 from cityos.cases.sla import state as sla_state
+from cityos.cases.stats import CaseStats, GroupBy, GroupStats, case_stats
 from cityos.cases.workflow import (
     EscalationReport,
     add_note,
@@ -45,10 +46,13 @@ __all__ = [
     "CasePage",
     "CasePolicy",
     "CaseSource",
+    "CaseStats",
     "CaseStatus",
     "CatalogDocument",
     "CloseReason",
     "EscalationReport",
+    "GroupBy",
+    "GroupStats",
     "Nearby",
     "Order",
     "PhotoUpload",
@@ -58,6 +62,7 @@ __all__ = [
     "add_note",
     "assign",
     "can_handle",
+    "case_stats",
     "change_status",
     "check_sla",
     "citizen_reopen",

@@ -1,0 +1,141 @@
+"""The method choices of one assessment run, step by step (recorded with the results).
+
+A framework may carry defaults under ``method:``; a run config file (``--config RUN.yaml``)
+overrides them key by key. Unknown keys and unknown method names are refused with the list
+of the valid ones.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImputeMethod(StrEnum):
+    NONE = "none"
+    MEAN = "mean"
+    MEDIAN = "median"
+    GROUP_MEAN = "group_mean"
+    GROUP_MEDIAN = "group_median"
+    INTERPOLATE = "interpolate"  # linear over the years of a panel
+    DROP_RENORMALISE = "drop_renormalise"  # leave missing; renormalise weights per unit
+
+
+class OutlierMethod(StrEnum):
+    NONE = "none"
+    WINSORISE_OR_LOG = "winsorise_or_log"  # COINr's rule
+
+
+class LogMethod(StrEnum):
+    PLAIN = "plain"  # log(x); values <= 0 are an error naming the indicator
+    SHIFTED = "shifted"  # log(x - min + 1), defined for any values
+
+
+class NormaliseMethod(StrEnum):
+    MINMAX = "minmax"  # 0–100
+    ZSCORE = "zscore"
+    RANK = "rank"
+    PERCENTILE_RANK = "percentile_rank"  # 0–100
+    BORDA = "borda"
+    DISTANCE_TO_MAX = "distance_to_max"  # x / max
+    DISTANCE_TO_REFERENCE = "distance_to_reference"  # x / x(reference unit)
+    DISTANCE_TO_TARGET = "distance_to_target"  # x / target
+    GOALPOSTS = "goalposts"  # (x − low) / (high − low) × 100, clipped
+
+
+class WeightMethod(StrEnum):
+    FRAMEWORK = "framework"
+    EQUAL = "equal"
+    TIER = "tier"  # the framework's tier-specific weights for ``tier``
+    PCA = "pca"  # first principal component of each group's children
+
+
+class AggregateMethod(StrEnum):
+    ARITHMETIC = "arithmetic"
+    GEOMETRIC = "geometric"
+    HARMONIC = "harmonic"
+    GENERALISED = "generalised"  # power mean with exponent ``p``
+
+
+class ImputeConfig(Strict):
+    method: ImputeMethod = ImputeMethod.NONE
+    group_by: str | None = None  # the unit attribute for group_mean / group_median
+
+
+class ScreenConfig(Strict):
+    min_unit_coverage: float = Field(0.65, ge=0, le=1)
+    min_indicator_coverage: float = Field(0.65, ge=0, le=1)
+
+
+class OutlierConfig(Strict):
+    method: OutlierMethod = OutlierMethod.WINSORISE_OR_LOG
+    skew: float = Field(2.0, gt=0)
+    kurtosis: float = Field(3.5, gt=0)
+    winmax: int = Field(5, ge=0)  # at most this many points winsorised per indicator
+    log: LogMethod = LogMethod.PLAIN  # the transform when winsorising is not enough
+
+
+class NormaliseConfig(Strict):
+    method: NormaliseMethod = NormaliseMethod.MINMAX
+    reference_unit: str | None = None  # for distance_to_reference
+
+
+class WeightConfig(Strict):
+    method: WeightMethod = WeightMethod.FRAMEWORK
+    tier: str | None = None
+    renormalise: bool = False  # scale a group's children to fit instead of refusing
+
+
+class AggregateConfig(Strict):
+    method: AggregateMethod = AggregateMethod.ARITHMETIC
+    p: float = 1.0  # exponent of the generalised mean
+    levels: dict[int, AggregateMethod] = Field(default_factory=dict)  # depth → method
+
+
+class CoherenceConfig(Strict):
+    redundancy: float = Field(0.9, gt=0, le=1)  # flag |r| above this within a group
+
+
+class UncertaintyConfig(Strict):
+    runs: int = Field(0, ge=0, le=100_000)  # 0: no Monte Carlo
+    weight_noise: float = Field(0.25, ge=0, le=1)  # ± this share of each weight
+    normalisations: list[NormaliseMethod] = Field(
+        default_factory=lambda: [
+            NormaliseMethod.MINMAX,
+            NormaliseMethod.ZSCORE,
+            NormaliseMethod.PERCENTILE_RANK,
+        ]
+    )
+    aggregations: list[AggregateMethod] = Field(
+        default_factory=lambda: [AggregateMethod.ARITHMETIC, AggregateMethod.GEOMETRIC]
+    )
+    seed: int = 20260101
+
+
+class RunConfig(Strict):
+    year: int | None = None  # None: the latest year with data
+    denominate: bool = True
+    impute: ImputeConfig = Field(default_factory=ImputeConfig)
+    screen: ScreenConfig = Field(default_factory=ScreenConfig)
+    outliers: OutlierConfig = Field(default_factory=OutlierConfig)
+    normalise: NormaliseConfig = Field(default_factory=NormaliseConfig)
+    weights: WeightConfig = Field(default_factory=WeightConfig)
+    aggregate: AggregateConfig = Field(default_factory=AggregateConfig)
+    coherence: CoherenceConfig = Field(default_factory=CoherenceConfig)
+    uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)
+
+    def merged(self, overrides: dict[str, Any]) -> RunConfig:
+        """This config with ``overrides`` applied section by section (validated)."""
+        data = self.model_dump(mode="json")
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return RunConfig.model_validate(data)
