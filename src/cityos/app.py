@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import cityos
 from cityos import instance
+from cityos.assessment import api as assessment_api
+from cityos.assessment import views as assessment_views
 from cityos.audit import api as audit_api
 from cityos.audit import views as audit_views
 from cityos.auth import api as auth_api
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         geo_api,
         notify_views,
         notify_api,
+        assessment_api,
+        assessment_views,
     )
     for router in cases_web.ROUTERS:  # first: public intake APIs are the hottest paths
         app.include_router(router)

@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy import make_url
 
 import cityos
+from cityos.assessment import cli as assessment_cli
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
 from cityos.cases import cli as cases_cli
@@ -47,6 +48,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(geo_cli.app, name="areas")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(cases_cli.app, name="cases")
+app.add_typer(assessment_cli.app, name="assess")
 
 
 @app.command()

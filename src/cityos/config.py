@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         description="How often the server's background worker sends mail and webhooks and "
         "checks SLA clocks; 0 turns it off (run `cityos worker` instead).",
     )
+    chromium_path: str | None = Field(
+        None,
+        description="The Chromium (or Chrome) executable that prints assessment reports to "
+        "PDF; unset: `chromium`, `chromium-browser` or `google-chrome` on the PATH.",
+    )
 
     @field_validator("database_url")
     @classmethod

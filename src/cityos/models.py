@@ -1,6 +1,7 @@
 """Imports every domain's tables so that ``Base.metadata`` knows them all (for Alembic)."""
 
 from cityos import instance
+from cityos.assessment import models as assessment_models
 from cityos.audit import models as audit_models
 from cityos.auth import models as auth_models
 from cityos.cases import models as cases_models
@@ -8,6 +9,7 @@ from cityos.geo import models as geo_models
 from cityos.notify import models as notify_models
 
 __all__ = [
+    "assessment_models",
     "audit_models",
     "auth_models",
     "cases_models",

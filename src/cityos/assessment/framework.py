@@ -9,7 +9,7 @@ children to the framework's ``total`` (100 by default). Omitted weights mean equ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -61,6 +61,7 @@ class Indicator:
     source: Source = field(default_factory=Source)
     description_en: str = ""
     description_zh: str = ""
+    source_header: str = ""  # the column header of this indicator in a published sheet
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +115,32 @@ class Framework:
             if node.code == code:
                 return node
         raise KeyError(code)
+
+
+# --- documents: the functions live in framework_file.py (imported when called, because that
+# module builds these classes) -----------------------------------------------------------------
+
+
+def parse_framework(data: Mapping[str, Any], *, allow_unbalanced: bool = False) -> Framework:
+    """Read and check a framework document (nested ``root:`` or flat ``nodes:``).
+
+    Raises InvalidInput listing every problem (``details``: ``[{where, message}]``). Weight
+    sums that miss are problems unless ``allow_unbalanced`` (then ``weights.renormalise`` of
+    the run decides)."""
+    from cityos.assessment import framework_file
+
+    return framework_file.parse(data, allow_unbalanced=allow_unbalanced)
+
+
+def load_framework(text: str | bytes, *, allow_unbalanced: bool = False) -> Framework:
+    """Parse YAML or JSON text; syntax errors name the line and column."""
+    from cityos.assessment import framework_file
+
+    return framework_file.load(text, allow_unbalanced=allow_unbalanced)
+
+
+def dump_framework(framework: Framework) -> dict[str, Any]:
+    """The framework as a nested document; ``parse_framework(dump_framework(f)) == f``."""
+    from cityos.assessment import framework_file
+
+    return framework_file.dump(framework)

@@ -7,10 +7,11 @@ of the valid ones.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class Strict(BaseModel):
@@ -120,6 +121,9 @@ class UncertaintyConfig(Strict):
 
 class RunConfig(Strict):
     year: int | None = None  # None: the latest year with data
+    # When a unit has no value for the assessed year, use its latest earlier value up to
+    # this many years back (cross-sections such as the CPI, where each city has its own year).
+    carry_forward: int = Field(0, ge=0, le=100)
     denominate: bool = True
     impute: ImputeConfig = Field(default_factory=ImputeConfig)
     screen: ScreenConfig = Field(default_factory=ScreenConfig)
@@ -139,3 +143,44 @@ class RunConfig(Strict):
             else:
                 data[key] = value
         return RunConfig.model_validate(data)
+
+
+def _model_at(path: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The config section a key path leads to (None when it leaves the sections)."""
+    model: type[BaseModel] = RunConfig
+    for part in path:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def explain(error: ValidationError) -> list[str]:
+    """One line per problem of a config: the key path, what is wrong and the valid choices
+    (``normalise.method: 'minmaxx' is not a method; use one of minmax, zscore, …``)."""
+    lines: list[str] = []
+    for item in error.errors():
+        loc = tuple(part for part in item["loc"] if part != "[key]")
+        path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
+        got = item.get("input")
+        kind = item["type"]
+        if kind == "enum":
+            names = re.findall(r"'([^']*)'", str(item.get("ctx", {}).get("expected", "")))
+            lines.append(f"{path}: '{got}' is not a method; use one of {', '.join(names)}")
+        elif kind == "extra_forbidden":
+            section = _model_at(loc[:-1])
+            known = ", ".join(section.model_fields) if section is not None else "none"
+            if loc[:-1]:
+                parent = ".".join(map(str, loc[:-1]))
+                lines.append(f"{path}: unknown setting; the settings of {parent} are {known}")
+            else:
+                lines.append(f"{path}: unknown setting; use one of {known}")
+        elif kind in ("model_type", "dict_type"):
+            section = _model_at(loc)
+            known = ", ".join(section.model_fields) if section is not None else "keys"
+            lines.append(f"{path}: expected a mapping of settings ({known}), got {got!r}")
+        else:
+            lines.append(f"{path}: {item['msg'][:1].lower()}{item['msg'][1:]} (got {got!r})")
+    return lines
