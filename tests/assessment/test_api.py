@@ -16,6 +16,7 @@ from cityos.auth import service as auth_service
 from cityos.auth.models import User
 from tests.assessment.api_support import ANALYST, analyst, sign_in
 from tests.assessment.conftest import AssessFixture, small_document
+from tests.live_server import need_chromium
 
 __all__ = ["analyst"]
 
@@ -271,6 +272,8 @@ def test_a_run_is_created_listed_read_and_reported(
     assert html.status_code == 200
     assert html.headers["content-type"].startswith("text/html")
     assert "甲市" in html.text
+    # self-contained: its own policy allows the inline styles and nothing from outside
+    assert html.headers["content-security-policy"].startswith("default-src 'none'")
     xlsx = client.get(f"/api/assess/runs/{run['id']}/results.xlsx")
     assert xlsx.status_code == 200
     assert xlsx.content[:2] == b"PK"
@@ -429,3 +432,16 @@ def test_a_pdf_without_a_browser_is_a_clear_503(
     response = client.get(f"/api/assess/runs/{run['id']}/report.pdf")
     assert response.status_code == 503
     assert "no-such-chromium-browser" in response.json()["error"]["message"]
+
+
+@pytest.mark.browser
+def test_the_report_prints_to_pdf_with_headless_chromium(
+    client: TestClient, as_analyst: dict[str, str], assessed: AssessFixture
+) -> None:
+    need_chromium()
+    run = _run(client, as_analyst).json()
+    response = client.get(f"/api/assess/runs/{run['id']}/report.pdf", params={"lang": "zh-CN"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+    assert len(response.content) > 10_000

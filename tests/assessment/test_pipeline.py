@@ -197,7 +197,8 @@ def test_unknown_keys_and_bad_values_are_each_listed() -> None:
         in problems
     )
     assert any(
-        p.startswith("colour: unknown setting; use one of year, carry_forward, denominate") for p in problems
+        p.startswith("colour: unknown setting; use one of year, carry_forward, denominate")
+        for p in problems
     )
     assert any(
         p.startswith("uncertainty.runs: input should be greater than or equal to 0")

@@ -33,6 +33,7 @@ from cityos.assessment.schemas import (
 from cityos.auth.models import Role, User
 from cityos.deps import ActorDep, CurrentUser, SessionDep, SettingsDep, require_role
 from cityos.errors import InvalidInput
+from cityos.web.render import choose_language
 
 router = APIRouter(prefix="/api/assess", tags=["assessment"])
 Analyst = Annotated[User, Depends(require_role(Role.ANALYST), scope="function")]
@@ -271,16 +272,31 @@ def _report_html(db: SessionDep, run_id: int, lang: str) -> str:
     return report.render_report(service.result_of(run), lang=lang, title=run.title)
 
 
+def _language(request: Request, user: User, lang: str | None) -> str:
+    """The ``lang`` asked for, else the reader's own language (as pages choose it)."""
+    return lang or choose_language(request, user)
+
+
 @router.get("/runs/{run_id}/report.html", summary="The run's report as one HTML file")
-def report_html(run_id: int, db: SessionDep, user: CurrentUser, lang: str = "en") -> Response:
-    return Response(_report_html(db, run_id, lang), media_type="text/html; charset=utf-8")
+def report_html(
+    request: Request, run_id: int, db: SessionDep, user: CurrentUser, lang: str | None = None
+) -> Response:
+    html = _report_html(db, run_id, _language(request, user, lang))
+    # The report is self-contained (inline styles, data: images): its own, narrower policy.
+    headers = {"Content-Security-Policy": report.CONTENT_SECURITY_POLICY}
+    return Response(html, media_type="text/html; charset=utf-8", headers=headers)
 
 
 @router.get("/runs/{run_id}/report.pdf", summary="The run's report as PDF")
 def report_pdf(
-    run_id: int, db: SessionDep, settings: SettingsDep, user: CurrentUser, lang: str = "en"
+    request: Request,
+    run_id: int,
+    db: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    lang: str | None = None,
 ) -> Response:
-    html = _report_html(db, run_id, lang)
+    html = _report_html(db, run_id, _language(request, user, lang))
     document = pdf.render_pdf(html, chromium=getattr(settings, "chromium_path", None))
     return Response(
         document,
@@ -290,9 +306,11 @@ def report_pdf(
 
 
 @router.get("/runs/{run_id}/results.xlsx", summary="Every table of the run as an Excel workbook")
-def results_xlsx(run_id: int, db: SessionDep, user: CurrentUser, lang: str = "en") -> Response:
+def results_xlsx(
+    request: Request, run_id: int, db: SessionDep, user: CurrentUser, lang: str | None = None
+) -> Response:
     run = service.get_run(db, run_id=run_id)
-    data = workbook.build_workbook(service.result_of(run), lang=lang)
+    data = workbook.build_workbook(service.result_of(run), lang=_language(request, user, lang))
     return Response(
         data,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

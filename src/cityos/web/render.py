@@ -53,6 +53,7 @@ def navigation(user: User | None) -> list[NavItem]:
     if user.has_role(Role.STAFF, Role.SUPERVISOR, Role.OPERATOR):
         items.append(NavItem("nav.work_queue", "/staff/cases"))
     items.append(NavItem("nav.areas", "/admin/areas"))
+    items.append(NavItem("nav.assessment", "/assess"))
     if user.has_role(Role.OPERATOR):
         items.append(NavItem("nav.catalog", "/admin/catalog"))
         items.append(NavItem("nav.routing", "/admin/routing"))
