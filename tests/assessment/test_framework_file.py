@@ -388,7 +388,8 @@ def test_an_unknown_method_key_lists_the_valid_keys() -> None:
     data["method"] = {"weights": {"renormalize": True}, "speed": "fast"}
     text = messages(data)
     assert "method.weights.renormalize: unknown key 'renormalize'; valid keys: method, tier" in text
-    assert "method.speed: unknown key 'speed'; valid keys: year, denominate, impute" in text
+    valid = "valid keys: year, carry_forward, denominate, impute"
+    assert f"method.speed: unknown key 'speed'; {valid}" in text
 
 
 def test_goalposts_normalisation_needs_goalposts_on_every_indicator() -> None:

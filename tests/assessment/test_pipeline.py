@@ -332,3 +332,16 @@ def test_carry_forward_takes_each_units_latest_earlier_value_within_the_limit() 
     assert "carried forward 1 values from up to 2 years before 2016" in step.notes
     none = run(simple(100), data)
     assert np.isnan(none.raw[1, 0])
+
+
+def test_the_default_year_is_the_latest_with_enough_data_for_a_unit() -> None:
+    values = [
+        [[1.0, 2.0], [3.0, 4.0]],  # 2024: full
+        [[5.0, NAN], [NAN, NAN]],  # 2025: one early figure, half of one unit
+    ]
+    data = panel(values, ["a", "b"], years=(2024, 2025))
+    assert pipeline.run(simple(50, 50), data).year == 2024
+    lenient = pipeline.config_for(
+        simple(50, 50), {"screen": {"min_unit_coverage": 0.5, "min_indicator_coverage": 0.5}}
+    )
+    assert pipeline.run(simple(50, 50), data, lenient).year == 2025

@@ -90,7 +90,9 @@ def run(
     steps: list[StepRecord] = []
     warnings: list[str] = []
 
-    year, year_index, values, step, no_data = _select(panel, codes, cfg.year, cfg.carry_forward)
+    year, year_index, values, step, no_data = _select(
+        panel, codes, cfg.year, cfg.carry_forward, cfg.screen.min_unit_coverage
+    )
     raw = np.array(values[year_index], copy=True)
     steps.append(step)
     warnings.extend(no_data)
@@ -265,18 +267,20 @@ def run(
 
 
 def _select(
-    panel: Panel, codes: Sequence[str], wanted: int | None, carry_forward: int = 0
+    panel: Panel,
+    codes: Sequence[str],
+    wanted: int | None,
+    carry_forward: int = 0,
+    unit_coverage: float = 0.0,
 ) -> tuple[int, int, FloatArray, StepRecord, list[str]]:
     """The year, its index, the years × units × indicators values in framework order
     (empty columns for indicators the data lacks), the step record and the warnings.
 
     With ``carry_forward`` > 0, a cell empty in the assessed year takes the unit's latest
-    earlier value at most that many years older (counted in the notes)."""
-    year = wanted if wanted is not None else panel.latest_year()
-    if year not in panel.years:
-        listed = ", ".join(str(y) for y in panel.years)
-        raise InvalidInput(f"year {year} is not in the data; it has {listed}: choose one of them")
-    year_index = panel.years.index(year)
+    earlier value at most that many years older (counted in the notes). Without a
+    ``wanted`` year, the year is the latest one in which some unit has the coverage
+    screening asks of a unit (so a few early figures for next year do not choose it), else
+    the latest year with any value."""
     column_of = {code: j for j, code in enumerate(panel.indicators)}
     values = np.full((len(panel.years), len(panel.units), len(codes)), np.nan)
     warnings: list[str] = []
@@ -285,6 +289,13 @@ def _select(
             warnings.append(f"indicator {code} has no data")
             continue
         values[:, :, j] = panel.values[:, :, column_of[code]]
+    year = (
+        wanted if wanted is not None else _default_year(panel, values, carry_forward, unit_coverage)
+    )
+    if year not in panel.years:
+        listed = ", ".join(str(y) for y in panel.years)
+        raise InvalidInput(f"year {year} is not in the data; it has {listed}: choose one of them")
+    year_index = panel.years.index(year)
     notes = [f"{len(panel.units):,} units × {len(codes):,} indicators for {year}"]
     if carry_forward:
         carried = _carry_forward(values, panel.years, year_index, carry_forward)
@@ -302,6 +313,20 @@ def _select(
         "carry_forward": carry_forward,
     }
     return year, year_index, values, StepRecord("data", "panel", params, tuple(notes)), warnings
+
+
+def _default_year(
+    panel: Panel, values: FloatArray, carry_forward: int, unit_coverage: float
+) -> int:
+    """The latest year in which a unit reaches ``unit_coverage`` (see :func:`_select`)."""
+    if values.shape[2]:
+        for at in range(len(panel.years) - 1, -1, -1):
+            trial = np.array(values, copy=True)
+            _carry_forward(trial, panel.years, at, carry_forward)
+            share = (~np.isnan(trial[at])).mean(axis=1)
+            if share.size and share.max() >= max(unit_coverage, 1e-12):
+                return panel.years[at]
+    return panel.latest_year()
 
 
 def _carry_forward(values: FloatArray, years: Sequence[int], at: int, limit: int) -> int:

@@ -11,13 +11,21 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from cityos.demo.assessment import seed_assessment
 from cityos.demo.cases import seed_cases
 from cityos.demo.catalog import seed_catalog
 from cityos.demo.city import seed_areas
 from cityos.demo.people import DEMO_PASSWORD, DEMO_USERS, seed_departments, seed_users
 
 Step = Callable[[Session], str]
-STEPS: list[Step] = [seed_departments, seed_users, seed_areas, seed_catalog, seed_cases]
+STEPS: list[Step] = [
+    seed_departments,
+    seed_users,
+    seed_areas,
+    seed_catalog,
+    seed_cases,
+    seed_assessment,
+]
 
 
 @dataclass
