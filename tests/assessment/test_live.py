@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -161,3 +162,24 @@ def test_districts_are_assessed_on_live_indicators(db: Session, worked: CatalogF
     assert result.year == 2026
     ranks = dict(zip([u.code for u in result.units], result.ranks["L"].tolist(), strict=True))
     assert ranks == {"TC-E": 1.0, "TC-W": 2.0}  # faster and more often on time
+
+
+def test_a_run_says_why_live_indicators_have_no_value(db: Session, worked: CatalogFixture) -> None:
+    document = json.loads(json.dumps(LIVE_DOCUMENT))
+    document["root"]["children"].append(
+        {
+            "code": "L.OPEN",
+            "name": {"en": "Open datasets", "zh": "开放数据集"},
+            "direction": "higher",
+            "source": {"kind": "live", "metric": "datahub.open_datasets_per_100k"},
+        }
+    )
+    service.save_framework(db, document=document, actor=ACTOR)
+    run = service.run_assessment(
+        db, framework_code="L", unit_set="areas:district", actor=ACTOR, now=NOW
+    )
+    warnings = service.result_of(run).warnings
+    assert (
+        "L.OPEN (datahub.open_datasets_per_100k) has no live value for every unit: "
+        "module not installed" in warnings
+    )

@@ -127,11 +127,13 @@ def build_panel(
     units: Sequence[AssessUnit],
     years: Iterable[int] | None = None,
     now: datetime | None = None,
+    gaps: list[str] | None = None,
 ) -> Panel:
     """The units × indicators × years values of ``framework`` (NaN where missing).
 
     For a live indicator, a stored value under the indicator's own code wins over a stored
-    snapshot of its metric; the live value now fills the current year."""
+    snapshot of its metric; the live value now fills the current year. Why a live metric
+    has no value now (e.g. "module not installed") is appended to ``gaps`` when given."""
     now = now or utcnow()
     wanted_years = None if years is None else sorted(set(years))
     indicators = framework.indicators()
@@ -159,12 +161,21 @@ def build_panel(
     records.extend(row for row in stored if row[2] in own)
     if live and (wanted_years is None or now.year in wanted_years):
         measured = live_values(db_session, unit_codes, now=now, strict=False)
+        missing: dict[tuple[str, str], list[str]] = {}
         for (unit, metric), measure in measured.items():
             if measure.value is None:
+                missing.setdefault((metric, measure.reason or "no value"), []).append(unit)
                 continue
             records.extend(
                 (unit, now.year, code, measure.value) for code in by_metric.get(metric, [])
             )
+        if gaps is not None:
+            for (metric, reason), where in sorted(missing.items()):
+                indicators_of = ", ".join(by_metric.get(metric, []))
+                units_text = "every unit" if len(where) == len(unit_codes) else ", ".join(where)
+                gaps.append(
+                    f"{indicators_of} ({metric}) has no live value for {units_text}: {reason}"
+                )
     return Panel.from_records([panel_unit(unit) for unit in units], codes, records)
 
 

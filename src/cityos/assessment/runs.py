@@ -8,6 +8,7 @@ framework or the values afterwards.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -99,8 +100,11 @@ def run_assessment(
     # pipeline runs (SQLite has one writer); their units are stored once the run is done.
     areas = isinstance(unit_set, str) and unit_set.strip().startswith("areas:")
     units = resolve_unit_set(db_session, unit_set=unit_set, actor=None if areas else actor)
-    panel = build_panel(db_session, framework=framework, units=units.units, now=now)
+    gaps: list[str] = []
+    panel = build_panel(db_session, framework=framework, units=units.units, now=now, gaps=gaps)
     result = run_on_panel(framework, panel, overrides, progress=progress)
+    if gaps:  # say why live indicators are empty, next to the pipeline's own warnings
+        result = replace(result, warnings=(*gaps, *result.warnings))
     if areas:
         units = resolve_unit_set(db_session, unit_set=unit_set, actor=actor)
     run = AssessRun(
