@@ -184,3 +184,13 @@ def test_batched_runs_match_one_run_at_a_time(
     for r in range(4):
         one, _ = aggregate.aggregate_tree(values, tree, base * factors[:, r], methods_)
         np.testing.assert_allclose(batch[:, r], one[:, tree.position()["IDX"]], rtol=1e-9)
+
+
+def test_complete_means_leave_a_row_missing_a_weighted_child_without_a_score() -> None:
+    values = np.array([[1.0, np.nan, 3.0], [2.0, 4.0, np.nan]])
+    weights = np.array([0.5, 0.5, 0.0])  # the third child weighs nothing: its gap is fine
+    renormalised = aggregate.weighted_mean(values, weights, AggregateMethod.ARITHMETIC)
+    assert renormalised.tolist() == [1.0, 3.0]
+    complete = aggregate.weighted_mean(values, weights, AggregateMethod.ARITHMETIC, complete=True)
+    assert np.isnan(complete[0])
+    assert complete[1] == 3.0

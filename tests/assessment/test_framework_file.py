@@ -538,3 +538,44 @@ def test_the_examples_in_the_documentation_are_valid_frameworks() -> None:
     assert len(blocks) == 2
     nested_example, flat_example = (load_framework(block) for block in blocks)
     assert nested_example.code == flat_example.code == "district-services"
+
+
+# --- codes, filters and aliases -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["-lead", "a/b", "a:b", "x" * 65, "能源"])
+def test_codes_are_letters_digits_dots_underscores_and_hyphens(code: str) -> None:
+    data = nested()
+    data["root"]["children"][0]["code"] = code
+    assert "letters, digits, '.', '_' or '-'" in messages(data)
+
+
+def test_dataset_filters_hold_single_values() -> None:
+    data = nested()
+    data["root"]["children"][0]["children"][1]["source"] = {
+        "kind": "dataset",
+        "dataset": "d",
+        "value_field": "v",
+        "filters": {"sex": "all", "age": 15, "urban": True, "bad": {"nested": 1}, "many": [1, 2]},
+    }
+    text = messages(data)
+    assert "source.filters.bad: must be one value" in text
+    assert "source.filters.many: must be one value" in text
+    assert "filters.sex" not in text
+    assert "filters.age" not in text
+    assert "filters.urban" not in text
+
+
+def test_yaml_aliases_are_refused() -> None:
+    text = "a: &x [1, 2]\nb: *x\n"
+    with pytest.raises(InvalidInput, match=r"aliases \(\*name\) are not allowed in a framework"):
+        load_framework(text)
+    bomb = "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\n"
+    with pytest.raises(InvalidInput, match=r"line 1, column 4"):
+        load_framework(bomb)
+
+
+def test_a_dumped_framework_with_shared_values_has_no_aliases() -> None:
+    framework = builtin_frameworks()["iso37120"]
+    assert "&id" not in dumps(framework)
+    assert load_framework(dumps(framework)) == framework

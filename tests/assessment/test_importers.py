@@ -153,6 +153,21 @@ def test_an_empty_file_is_refused() -> None:
         read_values(b"", filename="empty.csv")
 
 
+@pytest.mark.parametrize("year", ["nan", "inf", "-inf", "NaN"])
+def test_a_year_that_is_not_a_finite_number_is_a_problem_of_its_cell(year: str) -> None:
+    text = f"unit,year,indicator,value\nA,2024,x,1\nA,{year},x,2\n"
+    with pytest.raises(InvalidInput, match=rf"row 3, column year: '{year}' is not a year"):
+        read_values(text.encode(), filename="years.csv")
+
+
+@pytest.mark.parametrize(
+    "text", ["unit,year,indicator,value\n", "unit,year,indicator,value\nA,2024,x,--\n"]
+)
+def test_a_header_without_values_is_refused(text: str) -> None:
+    with pytest.raises(InvalidInput, match=r"no values found in header\.csv: "):
+        read_values(text.encode(), filename="header.csv")
+
+
 def test_a_repeated_cell_keeps_the_last_value_and_says_so() -> None:
     text = "unit,year,indicator,value\nA,2024,x,1\nA,2024,x,2\n"
     values = read_values(text.encode(), filename="twice.csv")

@@ -24,7 +24,10 @@ def test_none_leaves_missing_cells_and_says_how_many() -> None:
     values = one_year([[1, NAN], [2, 3]])
     out, notes = impute(values, 0, ImputeConfig(method=ImputeMethod.NONE), [None, None])
     np.testing.assert_array_equal(out, values[0])
-    assert notes == ("no imputation: 1 of 4 cells left missing",)
+    assert notes == (
+        "no imputation: 1 of 4 cells left missing; a unit missing a value has no score for "
+        "that group",
+    )
 
 
 def test_drop_renormalise_leaves_missing_cells_for_the_aggregation() -> None:

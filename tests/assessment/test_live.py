@@ -151,6 +151,52 @@ def test_live_indicators_fill_the_current_year_and_earlier_snapshots(
     assert np.isnan(panel.at(2025)[0, 0])
 
 
+def test_a_value_stored_for_the_current_year_wins_over_the_live_value(
+    db: Session, worked: CatalogFixture
+) -> None:
+    service.save_framework(db, document=LIVE_DOCUMENT, actor=ACTOR)
+    units = service.refresh_area_units(db, actor=ACTOR)
+    service.set_values(
+        db,
+        records=[service.ValueRecord("TC-W", "L.SLA", NOW.year, 75.0)],
+        source="entered",
+        actor=ACTOR,
+    )
+    framework = service.get_framework(db, code="L")
+    panel = service.build_panel(db, framework=framework, units=units, now=NOW)
+    assert panel.at(NOW.year).tolist() == [[100.0, 5.0], [75.0, 20.0]]  # TC-E: live fills
+
+
+def test_a_peer_run_stores_the_new_home_city_only_after_the_pipeline(
+    db: Session, worked: CatalogFixture
+) -> None:
+    service.save_framework(db, document=LIVE_DOCUMENT, actor=ACTOR)
+    service.refresh_area_units(db, actor=ACTOR)
+    service.save_peer_group(db, code="near", name_en="Near", members=["TC-E", "TC-W"], actor=ACTOR)
+    db.commit()
+    assert service.home_unit(db) is None
+    homes_while_running: list[object] = []
+
+    def progress(done: int, total: int) -> None:
+        homes_while_running.append(service.home_unit(db))
+
+    run = service.run_assessment(
+        db,
+        framework_code="L",
+        unit_set="peers:near",
+        actor=ACTOR,
+        now=NOW,
+        overrides={"uncertainty": {"runs": 5}},
+        progress=progress,
+    )
+    assert homes_while_running
+    assert set(homes_while_running) == {None}
+    home = service.home_unit(db)
+    assert home is not None
+    assert home.code == "TC"
+    assert [u.code for u in service.result_of(run).units] == ["TC", "TC-E", "TC-W"]
+
+
 def test_districts_are_assessed_on_live_indicators(db: Session, worked: CatalogFixture) -> None:
     service.save_framework(db, document=LIVE_DOCUMENT, actor=ACTOR)
     run = service.run_assessment(

@@ -177,6 +177,16 @@ def test_bad_units_are_refused_with_every_problem(db: Session) -> None:
     assert service.list_units(db) == []
 
 
+@pytest.mark.parametrize("code", ["=1+1", "a b", "-north", "a/b", "x:y"])
+def test_unit_codes_are_letters_digits_dots_underscores_and_hyphens(db: Session, code: str) -> None:
+    with pytest.raises(InvalidInput, match=r"letters, digits, '\.', '_' or '-'"):
+        service.upsert_units(db, units=[service.UnitInput(code=code)], actor=ACTOR)
+    report = service.upsert_units(
+        db, units=[service.UnitInput(code=c) for c in ("北京-中国", "CN.11_a")], actor=ACTOR
+    )
+    assert report.created == 2
+
+
 def test_peer_groups_need_known_members(db: Session) -> None:
     store_cities(db)
     with pytest.raises(NotFound, match=r"Unknown unit.*zeta"):

@@ -76,12 +76,38 @@ def test_tied_extremes_count_as_points_and_never_exceed_winmax() -> None:
     assert treated[-3:, 0].tolist() == [20, 20, 20]
 
 
-def test_shifted_log_is_log_of_x_minus_min_plus_one() -> None:
+def test_shifted_log_is_log_of_x_minus_min_plus_a_hundredth_of_the_range() -> None:
     values = [0, -1, 2, 3, 4, 5, 6, 7, 8, 100, 200]
     config = OutlierConfig(winmax=0, log=LogMethod.SHIFTED)
     treated, (item,) = treat(column(values), config, ["A"])
-    np.testing.assert_allclose(treated[:, 0], np.log(np.array(values) + 2.0))
+    np.testing.assert_allclose(treated[:, 0], np.log(np.array(values) + 1.0 + 2.01))
     assert item.action == "log"
+
+
+@pytest.mark.parametrize("log", [LogMethod.PLAIN, LogMethod.SHIFTED])
+def test_a_negatively_skewed_indicator_is_mirrored_before_the_log_and_gets_less_skewed(
+    log: LogMethod,
+) -> None:
+    # mostly 90–100 with a few near 0: a long left tail
+    values = np.array([0.5, 1.0, 90, 92, 93, 94, 95, 96, 97, 98, 99, 100, 100, 99, 97])
+    treated, (item,) = treat(column(values), OutlierConfig(winmax=0, log=log), ["A"])
+    assert item.skew_before < -2
+    assert item.action == "log"
+    a = (values.max() - values.min()) / 100
+    np.testing.assert_allclose(treated[:, 0], -np.log(values.max() + a - values))
+    assert abs(item.skew_after) < abs(item.skew_before)
+    lower = values[:, None] < values[None, :]
+    assert (treated[:, 0][:, None] < treated[:, 0][None, :])[lower].all()
+
+
+def test_a_log_that_would_not_reduce_the_skew_is_not_applied() -> None:
+    # two values only: any monotone transform keeps |skewness|, so the log cannot help
+    values = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    config = OutlierConfig(winmax=0, log=LogMethod.SHIFTED)
+    treated, (item,), notes = treat_with_notes(column(values), config, ["A"])
+    assert item.action == "none"
+    np.testing.assert_array_equal(treated[:, 0], values)
+    assert "a log transform would not reduce its skewness: left as it is" in notes[0]
 
 
 def test_plain_log_refuses_values_at_or_below_zero_naming_the_indicator_and_fix() -> None:
@@ -153,7 +179,7 @@ def test_treatment_keeps_order_and_gaps_and_winsorising_ends_inside_the_rule(
     matrix: FloatArray, config: OutlierConfig
 ) -> None:
     codes = [f"I{j}" for j in range(matrix.shape[1])]
-    treated, treatments = treat(matrix, config, codes)
+    treated, treatments, notes = treat_with_notes(matrix, config, codes)
     np.testing.assert_array_equal(np.isnan(treated), np.isnan(matrix))
     for j, item in enumerate(treatments):
         x, y = matrix[:, j], treated[:, j]
@@ -166,10 +192,15 @@ def test_treatment_keeps_order_and_gaps_and_winsorising_ends_inside_the_rule(
             assert changed == item.points <= config.winmax
             assert x.min() <= y.min()
             assert y.max() <= x.max()
-            # it failed the rule before and passes it after
+            # it failed the rule before and passes it after (or a log would not have helped)
             assert abs(item.skew_before) > config.skew
             assert item.kurtosis_before > config.kurtosis
-            assert abs(item.skew_after) <= config.skew or item.kurtosis_after <= config.kurtosis
+            passes = abs(item.skew_after) <= config.skew or item.kurtosis_after <= config.kurtosis
+            assert passes or any(
+                n.startswith(f"{item.indicator}: still skewed after winsorising") for n in notes
+            )
+        elif item.action == "log":
+            assert abs(item.skew_after) < abs(item.skew_before)
         elif item.action == "none":
             np.testing.assert_array_equal(x, y)
 
@@ -187,8 +218,8 @@ def test_columns_are_treated_as_if_each_were_alone(
 
 
 def test_winsorising_never_makes_an_indicator_constant() -> None:
-    # winsorising the 1 would leave only zeros; the indicator is logged instead
+    # winsorising the 1 would leave only zeros (and a log cannot help two values)
     values = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
     treated, (item,) = treat(column(values), OutlierConfig(log=LogMethod.SHIFTED), ["A"])
-    assert item.action == "log"
-    np.testing.assert_allclose(treated[:, 0], np.log(np.array(values) + 1.0))
+    assert item.action == "none"
+    np.testing.assert_array_equal(treated[:, 0], values)

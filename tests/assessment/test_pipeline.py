@@ -345,3 +345,102 @@ def test_the_default_year_is_the_latest_with_enough_data_for_a_unit() -> None:
         simple(50, 50), {"screen": {"min_unit_coverage": 0.5, "min_indicator_coverage": 0.5}}
     )
     assert pipeline.run(simple(50, 50), data, lenient).year == 2025
+
+
+def test_min_max_is_rescaled_to_1_100_for_the_geometric_mean_so_no_unit_scores_0() -> None:
+    # a: 0, 5, 10 → 1, 50.5, 100; b (lower is better): 1, 3, 2 → 100, 1, 50.5
+    fw = simple(50, 50, lower=[False, True])
+    p = panel([[0, 1], [5, 3], [10, 2]], ["a", "b"])
+    result = run(fw, p, aggregate={"method": "geometric"})
+    assert result.scores["a"].tolist() == pytest.approx([1, 50.5, 100])
+    np.testing.assert_allclose(result.index, [10.0, np.sqrt(50.5), np.sqrt(5050)])
+    step = next(s for s in result.steps if s.step == "normalise")
+    assert "min-max rescaled to 1–100 for the geometric mean" in step.notes
+    arithmetic = run(fw, p)
+    assert arithmetic.scores["a"].tolist() == [0, 50, 100]
+
+
+def test_monte_carlo_geometric_runs_never_zero_a_unit_for_its_worst_indicator() -> None:
+    values = [[0, 5, 9], [5, 0, 4], [9, 4, 0], [3, 3, 3], [6, 7, 2]]
+    result = run(
+        simple(None, None, None),
+        panel(values, list("abc")),
+        uncertainty={"runs": 40, "normalisations": ["minmax"], "aggregations": ["geometric"]},
+    )
+    assert result.uncertainty is not None
+    assert (result.uncertainty.score_p05 > 0).all()
+    step = next(s for s in result.steps if s.step == "uncertainty")
+    assert any("minmax × geometric: min-max rescaled to 1–100" in n for n in step.notes)
+
+
+def test_monte_carlo_goalposts_runs_normalise_the_values_before_the_log() -> None:
+    values = [[1.0], [1.0], [1.0], [1.0], [1.0], [1.0], [1.0], [2.0], [3.0], [1000.0]]
+    fw = framework(ind("a", goalposts=(0.0, 10.0)))
+    config = {
+        "outliers": {"winmax": 0},
+        "uncertainty": {
+            "runs": 10,
+            "normalisations": ["goalposts"],
+            "aggregations": ["arithmetic"],
+        },
+    }
+    result = pipeline.run(fw, panel(values, ["a"]), pipeline.config_for(fw, config))
+    assert result.treatments[0].action == "log"  # the nominal min-max run uses the log
+    assert result.uncertainty is not None
+    np.testing.assert_allclose(result.uncertainty.score_median, [10.0] * 7 + [20.0, 30.0, 100.0])
+
+
+def test_impute_none_leaves_a_group_without_a_score_where_drop_renormalise_renormalises() -> None:
+    fw = framework(grp("D1", ind("a"), ind("b")), grp("D2", ind("c")))
+    p = panel([[1, 2, 3], [NAN, 4, 1], [3, 1, 2], [2, 2, 2]], list("abc"))
+    mc = {"runs": 10, "normalisations": ["minmax"], "aggregations": ["arithmetic"]}
+    none = run(fw, p, impute={"method": "none"}, uncertainty=mc)
+    assert np.isnan(none.scores["D1"][1])
+    assert np.isnan(none.index[1])
+    assert not np.isnan(none.scores["D2"][1])
+    assert not np.isnan(np.delete(none.index, 1)).any()
+    assert none.uncertainty is not None
+    assert np.isnan(none.uncertainty.score_median[1])
+    step = next(s for s in none.steps if s.step == "aggregate")
+    assert any("a group in which a unit misses a value has no score" in n for n in step.notes)
+    dropped = run(fw, p, impute={"method": "drop_renormalise"}, uncertainty=mc)
+    assert dropped.scores["D1"][1] == dropped.scores["b"][1]
+    assert not np.isnan(dropped.index).any()
+    assert dropped.uncertainty is not None
+    assert not np.isnan(dropped.uncertainty.score_median).any()
+
+
+def test_pca_weights_of_a_two_indicator_group_are_noted_as_always_equal() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.uniform(0, 10, (12, 2))
+    fw = framework(ind("a"), ind("b"))
+    result = run(fw, panel(values, ["a", "b"]), weights={"method": "pca"})
+    assert result.weights["a"] == pytest.approx(0.5)
+    step = next(s for s in result.steps if s.step == "weights")
+    assert "IDX 指数 (Index): PCA weights of a two-indicator group are always equal" in step.notes
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"aggregate": {"p": float("inf")}}, "aggregate.p"),
+        ({"aggregate": {"p": float("nan")}}, "aggregate.p"),
+        ({"aggregate": {"p": 51}}, "aggregate.p"),
+        ({"aggregate": {"p": -51}}, "aggregate.p"),
+        ({"uncertainty": {"seed": -1}}, "uncertainty.seed"),
+        ({"uncertainty": {"runs": 10_001}}, "uncertainty.runs"),
+    ],
+)
+def test_out_of_range_settings_are_refused_naming_the_key(
+    overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        pipeline.config_for(simple(100), overrides)
+
+
+def test_too_many_units_times_runs_is_refused_before_any_work() -> None:
+    fw = simple(100)
+    big = panel(np.arange(2001.0)[:, None], ["a"])
+    config = pipeline.config_for(fw, {"uncertainty": {"runs": 10_000}})
+    with pytest.raises(InvalidInput, match=r"too much work for one run: lower uncertainty\.runs"):
+        pipeline.run(fw, big, config)

@@ -1,4 +1,4 @@
-"""Plans: the straight-path verification in closed form, and the plan service functions."""
+"""Plans: the verification along the stages in closed form, and the plan service functions."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ __all__ = ["worked"]
 STAGES = (Stage(2026, 60.0), Stage(2030, 80.0))
 
 
-# --- the straight path ---------------------------------------------------------------------
+# --- the path -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -40,13 +40,24 @@ STAGES = (Stage(2026, 60.0), Stage(2030, 80.0))
         (2024, 50.0),
         (2025, 55.0),  # half-way to the 2026 stage
         (2026, 60.0),
-        (2028, 70.0),  # on the line from (2024, 50) to (2030, 80): 50 + 30 × 4/6
+        (2028, 70.0),  # half-way from the 2026 stage to the 2030 stage
         (2030, 80.0),
         (2033, 80.0),  # past every stage: the last stage's value
     ],
 )
-def test_the_expected_value_lies_on_the_line_to_the_next_stage(year: int, expected: float) -> None:
+def test_the_expected_value_lies_on_the_line_between_stages(year: int, expected: float) -> None:
     assert expected_value(2024, 50.0, STAGES, year) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("year", "expected"),
+    [(2025, 50.0), (2026, 60.0), (2027, 61.0), (2028, 62.0), (2031, 62.0)],
+)
+def test_the_expected_value_follows_the_path_through_every_stage(
+    year: int, expected: float
+) -> None:
+    stages = (Stage(2026, 60.0), Stage(2028, 62.0))  # not on one line with the baseline
+    assert expected_value(2024, 40.0, stages, year) == pytest.approx(expected)
 
 
 def test_stages_in_any_order_give_the_same_path() -> None:
@@ -328,3 +339,48 @@ def test_live_targets_are_verified_from_the_live_value(db: Session, worked: Cata
     assert target.expected == pytest.approx(70.0)
     assert target.status is Status.OFF_TRACK
     assert target.direction == 1
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(1)", "//evil.example/x", "ftp://x", "plans/1"])
+def test_a_countermeasure_link_is_a_web_address_or_a_page_of_this_site(
+    db: Session, assessed: AssessFixture, link: str
+) -> None:
+    plan = service.create_plan(db, title="P", unit_code="alpha", actor=ACTOR)
+    with pytest.raises(InvalidInput, match=r"The link .* must start with http://, https:// or /"):
+        service.add_countermeasure(
+            db, plan_id=plan.id, measure=service.MeasureInput(title="X", link=link), actor=ACTOR
+        )
+    for good in ("https://example.org/a", "http://x.test", "/assess/plans/1"):
+        measure = service.add_countermeasure(
+            db, plan_id=plan.id, measure=service.MeasureInput(title="X", link=good), actor=ACTOR
+        )
+        assert measure.link == good
+
+
+def test_a_value_stored_for_the_current_year_wins_over_the_live_value(
+    db: Session, worked: CatalogFixture
+) -> None:
+    home = service.ensure_home_unit(db, actor=ACTOR)
+    plan = service.create_plan(
+        db,
+        title="On time",
+        unit_code=home.code,
+        targets=[
+            service.TargetInput(
+                indicator_code="cases.resolved_within_sla_pct",
+                baseline_year=2025,
+                baseline_value=60.0,
+                stages=[Stage(2027, 80.0)],
+            )
+        ],
+        actor=ACTOR,
+    )
+    service.set_values(
+        db,
+        records=[service.ValueRecord(home.code, "cases.resolved_within_sla_pct", NOW.year, 72.0)],
+        source="entered",
+        actor=ACTOR,
+    )
+    target = service.plan_progress(db, plan_id=plan.id, now=NOW).targets[0]
+    assert target.latest == Observation(NOW.year, 72.0, "entered")
+    assert target.status is Status.ON_TRACK

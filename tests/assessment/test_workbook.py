@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
+import zipfile
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -171,3 +173,19 @@ def test_a_result_of_the_real_engine_fills_the_workbook() -> None:
 def test_an_unknown_language_is_refused() -> None:
     with pytest.raises(InvalidInput, match="'de'"):
         build_workbook(hand_made_result(), lang="de")
+
+
+def test_text_that_looks_like_a_formula_is_written_as_text() -> None:
+    result = hand_made_result()
+    names = ("=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx")
+    units = tuple(
+        dataclasses.replace(unit, code=f"u{k}", name_en=names[k % len(names)])
+        for k, unit in enumerate(result.units)
+    )
+    data = build_workbook(dataclasses.replace(result, units=units))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        sheets = [archive.read(n) for n in archive.namelist() if n.startswith("xl/worksheets/")]
+    assert sheets
+    assert not any(b"<f>" in sheet or b"<f " in sheet for sheet in sheets)
+    written = {row[0]: row[1] for row in rows(load_workbook(io.BytesIO(data)), "raw")}
+    assert [written[unit.code] for unit in units] == [unit.name_en for unit in units]

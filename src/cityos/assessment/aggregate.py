@@ -2,7 +2,9 @@
 
 Every mean is a quasi-arithmetic mean φ⁻¹(Σ wᵢ φ(xᵢ) / Σ wᵢ) over the children a unit has
 values for — missing children are skipped and the remaining weights renormalised per unit
-("computed from N of M"); a unit with no value in a group gets NaN for it:
+("computed from N of M"); a unit with no value in a group gets NaN for it. With
+``complete`` (``impute.method: none``) nothing is renormalised: a unit missing any child
+that carries weight gets NaN for the group. The means:
 
 - arithmetic: φ(x) = x;
 - geometric: φ(x) = log x (a 0 makes the group 0);
@@ -13,6 +15,11 @@ values for — missing children are skipped and the remaining weights renormalis
 All but the arithmetic mean need values >= 0 (log and fractional powers of negatives are
 not real, and even powers lose the sign); negative inputs (e.g. z-scores) are refused with
 an error naming the group and the child, and the fix.
+
+Means that need positive values (geometric, harmonic, power p <= 0) make a group 0 as soon
+as one child is 0 — and min-max and percentile-rank put a 0 on every indicator's worst
+unit. So, as in COINr, those normalisations are rescaled from 0–100 to 1–100
+(1 + 0.99·x) whenever such a mean is used (:func:`lift_zero`; the run says so).
 
 ``aggregate.method`` applies at every depth unless ``aggregate.levels`` gives the depth of
 the group being aggregated its own method (0 is the index itself, aggregating the
@@ -30,7 +37,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from cityos.assessment.result import BoolArray, FloatArray
-from cityos.assessment.runconfig import AggregateConfig, AggregateMethod
+from cityos.assessment.runconfig import AggregateConfig, AggregateMethod, NormaliseMethod
 from cityos.assessment.structure import Structure, label
 from cityos.errors import InvalidInput
 
@@ -58,6 +65,29 @@ def exponent(method: AggregateMethod, p: float = 1.0) -> float | None:
 def needs_non_negative(method: AggregateMethod, p: float = 1.0) -> bool:
     """Whether a method is only defined for values >= 0 (all but exponent 1)."""
     return exponent(method, p) != 1.0
+
+
+def needs_positive(method: AggregateMethod, p: float = 1.0) -> bool:
+    """Whether a 0 among the children makes the mean 0 (exponent <= 0)."""
+    power = exponent(method, p)
+    return power is not None and power <= 0.0
+
+
+ZERO_BASED = (NormaliseMethod.MINMAX, NormaliseMethod.PERCENTILE_RANK)
+
+
+def lift_zero(
+    values: FloatArray, normalisation: NormaliseMethod, methods: Sequence[Method]
+) -> tuple[FloatArray, str | None]:
+    """``values`` rescaled from 0–100 to 1–100 (1 + 0.99·x) when ``normalisation`` puts a 0
+    on each indicator's worst unit and one of ``methods`` needs positive values (COINr's
+    convention), with a note saying so; else ``values`` unchanged and None."""
+    strict = [m for m in methods if needs_positive(*m)]
+    if normalisation not in ZERO_BASED or not strict:
+        return values, None
+    name = "min-max" if normalisation is NormaliseMethod.MINMAX else "percentile rank"
+    note = f"{name} rescaled to 1–100 for the {describe(*strict[0])}"
+    return np.asarray(1.0 + 0.99 * values, dtype=np.float64), note
 
 
 def methods_by_group(
@@ -111,19 +141,30 @@ def _finish(num: FloatArray, den: FloatArray, hit: BoolArray, power: float) -> F
 
 
 def weighted_mean(
-    values: FloatArray, weights: FloatArray, method: AggregateMethod, p: float = 1.0
+    values: FloatArray,
+    weights: FloatArray,
+    method: AggregateMethod,
+    p: float = 1.0,
+    *,
+    complete: bool = False,
 ) -> FloatArray:
     """The weighted mean of each row of ``values`` (units × children; NaN skipped, weights
-    renormalised per row) with ``weights`` (children, or units × children, >= 0).
+    renormalised per row) with ``weights`` (children, or units × children, >= 0). With
+    ``complete``, a row missing a child of weight > 0 is NaN instead.
 
     Values must be >= 0 for every method but the arithmetic (not checked here; see
     :func:`check_non_negative`)."""
     power = exponent(method, p)
     assert power is not None
     t, present, zero = _phi(values, power)
-    w = np.where(present, np.broadcast_to(weights, values.shape), 0.0)
+    full = np.broadcast_to(weights, values.shape)
+    w = np.where(present, full, 0.0)
     hit = np.asarray((zero & (w > 0)).any(axis=-1) & (power <= 0.0), dtype=np.bool_)
-    return _finish((w * t).sum(axis=-1), w.sum(axis=-1), hit, power)
+    out = _finish((w * t).sum(axis=-1), w.sum(axis=-1), hit, power)
+    if complete:
+        gap = (~present & (full > 0)).any(axis=-1)
+        out = np.asarray(np.where(gap, np.nan, out), dtype=np.float64)
+    return out
 
 
 def check_non_negative(
@@ -155,6 +196,7 @@ def aggregate_tree(
     methods: Sequence[Method],
     *,
     weigh: Weigh | None = None,
+    complete: bool = False,
 ) -> tuple[FloatArray, FloatArray]:
     """Scores of every node (units × nodes): the indicator columns are ``values`` (units ×
     indicators, NaN missing), each group the mean of its children, deepest groups first.
@@ -162,7 +204,8 @@ def aggregate_tree(
     ``weights`` holds each node's weight within its parent (nodes, or units × nodes when
     weights vary by unit). ``weigh(group index, children's scores, their weights)``, when
     given, replaces a group's weights as it is reached (PCA weights need the children's
-    scores). Returns the scores and the weights used (same shape as ``weights``)."""
+    scores). With ``complete`` a unit missing a weighted child gets NaN for the group (no
+    renormalisation). Returns the scores and the weights used (same shape as ``weights``)."""
     n_units = values.shape[0]
     scores = np.full((n_units, structure.n_nodes), np.nan)
     scores[:, : structure.n_indicators] = values
@@ -182,7 +225,7 @@ def aggregate_tree(
                 children=[label(structure.node(int(k))) for k in kids],
             )
             scores[:, structure.group_id(int(g))] = weighted_mean(
-                child_scores, used[..., kids], method, p
+                child_scores, used[..., kids], method, p, complete=complete
             )
     return scores, used
 
@@ -202,8 +245,11 @@ def aggregate_runs(
     weights: FloatArray,
     factors: FloatArray,
     methods: Sequence[Method],
+    *,
+    complete: bool = False,
 ) -> FloatArray:
-    """The root's score per unit for a batch of runs (units × runs).
+    """The root's score per unit for a batch of runs (units × runs); ``complete`` as in
+    :func:`aggregate_tree`.
 
     Run ``r`` weighs node ``n`` with ``weights[..., n] × factors[n, r]`` (the per-group
     renormalisation cancels in the weighted means, so it is not needed here). ``values``
@@ -227,6 +273,7 @@ def aggregate_runs(
             num = np.zeros((n_units, n_runs))
             den = np.zeros((n_units, n_runs))
             hit = np.zeros((n_units, n_runs))
+            gap = np.zeros((n_units, n_runs))
             if ind.size:
                 if power not in transformed:
                     t_all, present_all, zero_all = _phi(values, power)
@@ -242,9 +289,13 @@ def aggregate_runs(
                 den += (w * present[:, ind]) @ f
                 if power <= 0.0:
                     hit += (w * zero[:, ind]) @ f
+                if complete:
+                    gap += (w * (1.0 - present[:, ind])) @ f
             for k in sub:
                 child = group_scores.pop(int(k))
                 wk = (w2[:, k][:, None] if w2 is not None else weights[k]) * factors[k][None, :]
+                if complete:
+                    gap += wk * np.isnan(child)
                 if power == 1.0 and not np.isnan(child).any():  # the common case, cheaper
                     num += wk * child
                     den += wk
@@ -254,5 +305,8 @@ def aggregate_runs(
                 den += wk * present_k
                 if power <= 0.0:
                     hit += wk * zero_k
-            group_scores[structure.group_id(int(g))] = _finish(num, den, hit > 0, power)
+            score = _finish(num, den, hit > 0, power)
+            if complete:
+                score = np.asarray(np.where(gap > 0, np.nan, score), dtype=np.float64)
+            group_scores[structure.group_id(int(g))] = score
     return group_scores[structure.group_id(0)]

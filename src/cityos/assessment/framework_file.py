@@ -440,7 +440,7 @@ def load(text: str | bytes, *, allow_unbalanced: bool = False) -> Framework:
             ) from None
     else:
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_FrameworkLoader)  # noqa: S506 (a safe loader)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             problem = getattr(error, "problem", None) or "syntax error"
@@ -449,6 +449,21 @@ def load(text: str | bytes, *, allow_unbalanced: bool = False) -> Framework:
     if data is None:
         raise InvalidInput("The framework document is empty: give code, name and root:.")
     return parse(data, allow_unbalanced=allow_unbalanced)
+
+
+class _FrameworkLoader(yaml.SafeLoader):
+    """The safe loader without anchors and aliases: a framework has no use for them, and
+    aliases nested in aliases can blow a small document up to billions of nodes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            mark = event.start_mark
+            raise InvalidInput(
+                "anchors (&name) and aliases (*name) are not allowed in a framework document "
+                f"(line {mark.line + 1}, column {mark.column + 1}): write the values out."
+            )
+        return super().compose_node(parent, index)
 
 
 def _num(value: float) -> float | int:
@@ -526,5 +541,12 @@ def dumps(framework: Framework, *, fmt: str = "yaml") -> str:
     data = dump(framework)
     if fmt == "json":
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    text: str = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+    text: str = yaml.dump(data, Dumper=_PlainDumper, allow_unicode=True, sort_keys=False, width=100)
     return text
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a shared value out each time: the loader refuses anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True

@@ -11,12 +11,17 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cityos.assessment.framework import Denominator, Direction, Source, SourceKind
 from cityos.assessment.live_metrics import LIVE_METRICS
+
+CODE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_CODE = 64
+CODE_RULE = f"use 1–{MAX_CODE} letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 Problem = dict[str, str]
 
@@ -102,7 +107,10 @@ class Reader:
             if value is None or isinstance(value, str):
                 self.add(where, "missing code: every node needs a unique code")
         elif any(ch.isspace() for ch in code):
-            self.add(where, f"the code {code!r} contains spaces: use letters, digits, . _ -")
+            self.add(where, f"the code {code!r} contains spaces: {CODE_RULE}")
+            return None
+        elif len(code) > MAX_CODE or not CODE_PATTERN.fullmatch(code):
+            self.add(where, f"the code {code!r} is not allowed: {CODE_RULE}")
             return None
         return code
 
@@ -332,6 +340,12 @@ def _source(value: Any, where: str, reader: Reader) -> Source:
     if not isinstance(filters, Mapping):
         reader.add(f"{where}.filters", "must be a mapping {column: value}")
         filters = {}
+    for column, wanted in filters.items():
+        if wanted is not None and not isinstance(wanted, str | int | float | bool):
+            reader.add(
+                f"{where}.filters.{column}",
+                f"must be one value (text, a number, true or false), not {shown(wanted)}",
+            )
     if kind is not SourceKind.DATASET:
         return Source(kind=kind, metric=metric if kind is SourceKind.LIVE else None)
     return Source(

@@ -142,13 +142,13 @@ def read_values(source: Path | bytes, *, filename: str, sheet: str | None = None
     cpi_header = import_cpi.find_header(head)
     if cpi_header is not None:
         values = import_cpi.read(table.rows(), cpi_header, filename=filename)
-        return replace(values, filename=filename)
+        return _with_values(replace(values, filename=filename))
     for index, row in enumerate(head):
         columns = _columns(row)
         layout = _layout(columns)
         if layout is not None:
             values = _read_table(table, index, columns, layout, filename=filename)
-            return replace(values, filename=filename)
+            return _with_values(replace(values, filename=filename))
     found = next((row for row in head if any(row)), [])
     shown = ", ".join(repr(text) for text in found if text) or "none"
     raise InvalidInput(
@@ -158,6 +158,17 @@ def read_values(source: Path | bytes, *, filename: str, sheet: str | None = None
         "sheet as published (COUNTRY, CITY, YEAR, then dimension, sub-dimension, indicator "
         f"and unit rows). Columns found: {shown}."
     )
+
+
+def _with_values(values: ImportedValues) -> ImportedValues:
+    """The values read; InvalidInput when the file has a header but not a single value."""
+    if not values.records:
+        raise InvalidInput(
+            f"no values found in {values.filename}: the header was read ({values.layout} "
+            "layout) but no row below it has a value. Add rows with values, or check that "
+            "the values are not all marked missing."
+        )
+    return values
 
 
 # --- reading files into a table of text ---------------------------------------------------
@@ -536,6 +547,7 @@ def _records(
         (pl.col("number").is_null() | ~pl.col("number").is_finite()).alias("bad_value"),
         (
             pl.col("year_number").is_null()
+            | ~pl.col("year_number").is_finite()
             | (pl.col("year_number") != pl.col("year_number").floor())
         ).alias("bad_year"),
         pl.col("unit").is_null().alias("no_unit"),

@@ -3,7 +3,8 @@
 Observed values are never changed; only missing cells (NaN) are filled. Methods
 (``impute.method``):
 
-- ``none``: nothing is filled.
+- ``none``: no imputation; a missing value leaves the group without a score (the
+  aggregation does not renormalise: a unit missing a child gets NaN for that group).
 - ``mean`` / ``median``: each indicator's mean / median over the units of that year.
 - ``group_mean`` / ``group_median``: the same within the unit's group (``impute.group_by``,
   e.g. the region); a group with no value for the indicator, or a unit without a group,
@@ -12,8 +13,8 @@ Observed values are never changed; only missing cells (NaN) are filled. Methods
   the same unit and indicator; before the first / after the last observed year the nearest
   observed value is carried (counted in the notes); a cell with no value in any year stays
   missing.
-- ``drop_renormalise``: nothing is filled; the aggregation skips missing values and
-  renormalises the remaining weights per unit ("computed from N of M").
+- ``drop_renormalise`` (the default): nothing is filled; the aggregation skips missing
+  values and renormalises the remaining weights per unit ("computed from N of M").
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ def impute(
     if method in (ImputeMethod.NONE, ImputeMethod.DROP_RENORMALISE):
         gap = int(missing.sum())
         if method is ImputeMethod.NONE:
-            return matrix, (f"no imputation: {gap:,} of {total} cells left missing",)
+            return matrix, (
+                f"no imputation: {gap:,} of {total} cells left missing; a unit missing a "
+                "value has no score for that group",
+            )
         return matrix, (
             f"left {gap:,} of {total} cells missing; the aggregation renormalises the "
             "weights of each unit over the indicators it has",

@@ -5,9 +5,13 @@ An indicator "fails" while |skewness| > ``outliers.skew`` and kurtosis > ``outli
 value on the side of the skew is winsorised: set to the next value inwards (values tied at
 the extreme move together, each counting as a point), the skew re-measured each time, up to
 ``outliers.winmax`` points, and never so far that every value becomes equal. If it still
-fails, the winsorising is undone and the indicator is log-transformed instead: ``plain``
-log(x), which needs every value > 0, or ``shifted`` log(x − min + 1), defined for any
-values. Both keep the order of the values. The log is kept whatever its skewness.
+fails, the winsorising is undone and the indicator is log-transformed instead, on the side
+of its skew as in COINr, with a = (max − min) / 100: for positive skew ``plain`` log(x),
+which needs every value > 0, or ``shifted`` log(x − min + a), defined for any values; for
+negative skew both use −log(max + a − x), which pulls in the long left tail. Each keeps the
+order of the values. The log is kept only when it leaves |skewness| below where the
+winsorising left it (and below where it started); otherwise the winsorised values stay
+(said in the notes).
 
 An indicator with fewer than 4 values cannot be tested (kurtosis needs 4) and is left as it
 is; so is a constant one. Each indicator's action, with skewness and kurtosis before and
@@ -59,16 +63,26 @@ def treat_with_notes(
     counts = stats.count(m)
     points = np.zeros(m.shape[1], dtype=np.int64)
     logged = np.zeros(m.shape[1], dtype=np.bool_)
+    declined = np.zeros(m.shape[1], dtype=np.bool_)  # log tried, not better than winsorising
     if config.method is OutlierMethod.WINSORISE_OR_LOG:
         failing0 = _failing(skew0, kurt0, config)
         winsorised, points = _winsorise(m, failing0, config)
-        still = _failing(stats.skewness(winsorised), stats.kurtosis(winsorised), config)
-        logged = failing0 & still
+        skew_w = stats.skewness(winsorised)
+        still = _failing(skew_w, stats.kurtosis(winsorised), config)
+        tried = failing0 & still
+        if tried.any():
+            names = [codes[int(j)] for j in np.flatnonzero(tried)]
+            candidate = _log(m[:, tried], config.log, names, skew0[tried])
+            with np.errstate(invalid="ignore"):
+                bar = np.minimum(np.abs(skew_w[tried]), np.abs(skew0[tried]))
+                better = np.abs(stats.skewness(candidate)) < bar
+            logged[np.flatnonzero(tried)[better]] = True
+            declined = tried & ~logged
+            m = np.array(winsorised, copy=True)
+            m[:, logged] = candidate[:, better]
+        else:
+            m = winsorised
         points = np.where(logged, 0, points)
-        m = np.where(logged[None, :], m, winsorised)
-        if logged.any():
-            names = [codes[int(j)] for j in np.flatnonzero(logged)]
-            m[:, logged] = _log(m[:, logged], config.log, names)
     skew1, kurt1 = stats.skewness(m), stats.kurtosis(m)
     treatments: list[Treatment] = []
     notes: list[str] = []
@@ -84,22 +98,37 @@ def treat_with_notes(
             kurtosis_after=float(kurt1[j]),
         )
         treatments.append(item)
-        note = _note(item, int(counts[j]), config)
+        note = _note(item, int(counts[j]), config, declined=bool(declined[j]))
         if note:
             notes.append(note)
     return m, tuple(treatments), tuple(notes)
 
 
-def _note(item: Treatment, n: int, config: OutlierConfig) -> str | None:
+def _note(item: Treatment, n: int, config: OutlierConfig, *, declined: bool) -> str | None:
     change = (
         f"skewness {item.skew_before:.2f} → {item.skew_after:.2f}, "
         f"kurtosis {item.kurtosis_before:.2f} → {item.kurtosis_after:.2f}"
     )
+    if declined:
+        kept = (
+            f"kept winsorised ({item.points} {'point' if item.points == 1 else 'points'})"
+            if item.points
+            else "left as it is"
+        )
+        return (
+            f"{item.indicator}: still skewed after winsorising, but a log transform would "
+            f"not reduce its skewness: {kept} ({change})"
+        )
     if item.action == "winsorised":
         plural = "point" if item.points == 1 else "points"
         return f"{item.indicator}: winsorised {item.points} {plural} ({change})"
     if item.action == "log":
-        how = "log(x − min + 1)" if config.log is LogMethod.SHIFTED else "log(x)"
+        if item.skew_before < 0:
+            how = "−log(max + a − x), a = (max − min)/100, for negative skew"
+        elif config.log is LogMethod.SHIFTED:
+            how = "log(x − min + a), a = (max − min)/100"
+        else:
+            how = "log(x)"
         reason = (
             f"winsorising up to {config.winmax} points was not enough"
             if config.winmax
@@ -150,21 +179,28 @@ def _winsorise(
     return out, np.asarray(moved.sum(axis=0), dtype=np.int64)
 
 
-def _log(block: FloatArray, method: LogMethod, codes: Sequence[str]) -> FloatArray:
-    """Log-transform the columns of ``block`` (NaN stays NaN)."""
-    low = stats.nanmin(block)
+def _log(
+    block: FloatArray, method: LogMethod, codes: Sequence[str], skew: FloatArray
+) -> FloatArray:
+    """Log-transform the columns of ``block`` on the side of their ``skew`` (NaN stays NaN):
+    positive skew log(x) (plain) or log(x − min + a) (shifted), negative skew
+    −log(max + a − x), with a = (max − min) / 100."""
+    low, high = stats.nanmin(block), stats.nanmax(block)
+    spread = high - low
+    a = np.where(spread > 0, spread / 100.0, 1.0)
+    negative = np.asarray(skew < 0)
     if method is LogMethod.PLAIN:
-        bad = np.flatnonzero(low <= 0)
+        bad = np.flatnonzero(~negative & (low <= 0))
         if bad.size:
             j = int(bad[0])
             others = f" (and {bad.size - 1} more indicators)" if bad.size > 1 else ""
             raise InvalidInput(
                 f"indicator {codes[j]} needs a log transform for its outliers, but its "
                 f"smallest value is {low[j]:g} and log(x) needs values > 0{others}: use "
-                "outliers.log: shifted (log(x − min + 1)), or fix the values",
+                "outliers.log: shifted (log(x − min + a)), or fix the values",
                 details=[{"indicator": codes[int(k)], "minimum": float(low[k])} for k in bad],
             )
-        with np.errstate(invalid="ignore"):
-            return np.asarray(np.log(block))
-    with np.errstate(invalid="ignore"):
-        return np.asarray(np.log(block - low + 1.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        positive = np.log(block) if method is LogMethod.PLAIN else np.log(block - low + a)
+        mirrored = -np.log(high + a - block)
+    return np.asarray(np.where(negative[None, :], mirrored, positive), dtype=np.float64)

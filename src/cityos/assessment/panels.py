@@ -29,10 +29,10 @@ from cityos.assessment.models import AssessUnit, UnitKind
 from cityos.assessment.panel import Panel
 from cityos.assessment.units import (
     area_attributes,
+    draft_home_unit,
     ensure_home_unit,
     get_peer_group,
     get_units,
-    home_unit,
     panel_unit,
     refresh_area_units,
 )
@@ -107,11 +107,7 @@ def _area_units(db_session: Session, level: str, actor: Actor | None) -> UnitSet
 
 def _peer_units(db_session: Session, code: str, actor: Actor | None) -> UnitSet:
     group = get_peer_group(db_session, code=code)
-    home = ensure_home_unit(db_session, actor=actor) if actor else home_unit(db_session)
-    if home is None:
-        raise Unprocessable(
-            "There is no home city to compare with the peers: mark a unit as the home city."
-        )
+    home = ensure_home_unit(db_session, actor=actor) if actor else draft_home_unit(db_session)
     members = [member for member in group.members if member != home.code]
     units = [home, *get_units(db_session, codes=members)]
     return UnitSet(units=units, description=f"peers:{group.code}", home=home.code)
@@ -132,7 +128,8 @@ def build_panel(
     """The units × indicators × years values of ``framework`` (NaN where missing).
 
     For a live indicator, a stored value under the indicator's own code wins over a stored
-    snapshot of its metric; the live value now fills the current year. Why a live metric
+    snapshot of its metric; the live value now fills the current year where no value
+    is stored for it (a stored value of the current year wins). Why a live metric
     has no value now (e.g. "module not installed") is appended to ``gaps`` when given."""
     now = now or utcnow()
     wanted_years = None if years is None else sorted(set(years))
@@ -159,6 +156,11 @@ def build_panel(
         if code not in own:
             records.extend((unit, year, target, value) for target in by_metric.get(code, []))
     records.extend(row for row in stored if row[2] in own)
+    entered_now = {
+        (unit, code)
+        for unit, year, code, value in stored
+        if code in own and year == now.year and value is not None
+    }
     if live and (wanted_years is None or now.year in wanted_years):
         measured = live_values(db_session, unit_codes, now=now, strict=False)
         missing: dict[tuple[str, str], list[str]] = {}
@@ -166,8 +168,10 @@ def build_panel(
             if measure.value is None:
                 missing.setdefault((metric, measure.reason or "no value"), []).append(unit)
                 continue
-            records.extend(
-                (unit, now.year, code, measure.value) for code in by_metric.get(metric, [])
+            records.extend(  # fills only: a value stored for the current year wins
+                (unit, now.year, code, measure.value)
+                for code in by_metric.get(metric, [])
+                if (unit, code) not in entered_now
             )
         if gaps is not None:
             for (metric, reason), where in sorted(missing.items()):

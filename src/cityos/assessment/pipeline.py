@@ -41,6 +41,7 @@ from cityos.assessment.result import (
     Uncertainty,
 )
 from cityos.assessment.runconfig import (
+    ImputeMethod,
     NormaliseMethod,
     RunConfig,
     WeightMethod,
@@ -89,6 +90,8 @@ def run(
     unit_codes = [u.code for u in units]
     steps: list[StepRecord] = []
     warnings: list[str] = []
+    if cfg.uncertainty.runs:
+        uncertainty.check_work(len(units), int(cfg.uncertainty.runs))
 
     year, year_index, values, step, no_data = _select(
         panel, codes, cfg.year, cfg.carry_forward, cfg.screen.min_unit_coverage
@@ -123,9 +126,12 @@ def run(
 
     # Outlier treatment.
     method = NormaliseMethod(cfg.normalise.method)
-    treated_sub, treatments, notes = outliers.treat_with_notes(sub, cfg.outliers, kept_codes)
+    logged_sub, treatments, notes = outliers.treat_with_notes(sub, cfg.outliers, kept_codes)
+    # goalposts and targets are in raw units: they normalise the values before any log
+    unlogged = _undo_logs(sub, logged_sub, treatments, notes, method)
+    treated_sub = logged_sub
     if method in _RAW_UNITS:
-        treated_sub, treatments, notes = _undo_logs(sub, treated_sub, treatments, notes, method)
+        treated_sub, treatments, notes = unlogged
     steps.append(
         _step("outliers", cfg.outliers.method, cfg.outliers.model_dump(mode="json"), notes)
     )
@@ -140,7 +146,7 @@ def run(
         """Kept units × every indicator (NaN for screened-out ones) by ``how``."""
         if how not in cache:
             block = normalise.normalise(
-                treated_sub,
+                unlogged[0] if how in _RAW_UNITS else logged_sub,
                 how,
                 higher_is_better=[i.direction is Direction.HIGHER for i in kept_list],
                 goalposts=[i.goalposts for i in kept_list],
@@ -153,11 +159,14 @@ def run(
             cache[how] = full
         return cache[how]
 
-    norm_kept = normalised_kept(method)
+    methods = aggregate.methods_by_group(tree, cfg.aggregate)
+    norm_kept, lifted = aggregate.lift_zero(normalised_kept(method), method, methods)
     normalised = np.full((len(units), len(codes)), np.nan)
     normalised[kept_units] = norm_kept
     flipped = [i.code for i in kept_list if i.direction is Direction.LOWER]
     turned = [f"lower is better, turned around: {_listing(flipped)}"] if flipped else []
+    if lifted:
+        turned.append(lifted)
     steps.append(_step("normalise", method, cfg.normalise.model_dump(mode="json"), turned))
 
     # Weights and aggregation.
@@ -165,20 +174,23 @@ def run(
     kept_unit_list = [u for u, k in zip(units, kept_units, strict=True) if k]
     plan = weighting.plan(tree, cfg.weights, kept_unit_list, active)
     weight_notes = list(plan.notes)
-    methods = aggregate.methods_by_group(tree, cfg.aggregate)
     weigh = None
     if plan.method is WeightMethod.PCA:
 
         def weigh(g: int, scores: FloatArray, current: FloatArray) -> FloatArray:
             found, why = weighting.pca_weights(scores)
+            name = structure.label(tree.groups[g])
             if why:
+                weight_notes.append(f"PCA undefined for {name} ({why}): equal weights")
+            elif weighting.pca_is_always_equal(scores):
                 weight_notes.append(
-                    f"PCA undefined for {structure.label(tree.groups[g])} ({why}): equal weights"
+                    f"{name}: PCA weights of a two-indicator group are always equal"
                 )
             return found
 
+    complete = cfg.impute.method is ImputeMethod.NONE
     scores_kept, used = aggregate.aggregate_tree(
-        norm_kept, tree, plan.matrix(), methods, weigh=weigh
+        norm_kept, tree, plan.matrix(), methods, weigh=weigh, complete=complete
     )
     node_weights = used if used.ndim == 1 else plan.nodes
     steps.append(
@@ -189,7 +201,7 @@ def run(
             "aggregate",
             cfg.aggregate.method,
             cfg.aggregate.model_dump(mode="json"),
-            _aggregate_notes(tree, methods, kept_ind, imputed[kept_units]),
+            _aggregate_notes(tree, methods, kept_ind, imputed[kept_units], complete=complete),
         )
     )
 
@@ -232,6 +244,7 @@ def run(
             nominal_normalisation=method,
             active=active,
             progress=progress,
+            complete=complete,
         )
         unc = found  # per kept unit, in unit order
         steps.append(
@@ -440,6 +453,8 @@ def _aggregate_notes(
     methods: Sequence[aggregate.Method],
     kept_ind: BoolArray,
     imputed_kept: FloatArray,
+    *,
+    complete: bool = False,
 ) -> list[str]:
     by_depth: dict[int, str] = {}
     for g, (m, p) in enumerate(methods):
@@ -448,7 +463,12 @@ def _aggregate_notes(
         "; ".join(f"depth {d}: {text}" for d, text in sorted(by_depth.items())),
     ]
     partial = int((np.isnan(imputed_kept[:, kept_ind]).any(axis=1)).sum())
-    if partial:
+    if partial and complete:
+        notes.append(
+            f"{partial:,} units miss some values: with impute.method none, a group in which "
+            "a unit misses a value has no score for it"
+        )
+    elif partial:
         notes.append(
             f"{partial:,} units miss some values: their scores are computed from the "
             "indicators they have, weights renormalised (see coverage: N of M)"

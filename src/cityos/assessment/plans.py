@@ -3,10 +3,10 @@
 A plan holds targets (an indicator's baseline and stage targets) and countermeasures (actions
 or projects, each owned by a department). Progress is verified from the latest value of each
 target's indicator — a stored value, or the live value now for live indicators — against
-the straight path from the baseline to the next stage target:
+the path through the stage targets:
 
-- ``expected(year)`` lies on the line from ``(baseline_year, baseline)`` to the first stage
-  whose year is at or after ``year`` (past every stage: the last stage's value);
+- ``expected(year)`` interpolates between the last point at or before ``year`` (the
+  baseline or a stage) and the next stage (past every stage: the last stage's value);
 - the *expected change* is ``expected − baseline`` and the *progress* ``latest − baseline``,
   both multiplied by the direction (+1 higher is better, −1 lower is better);
 - ``on_track`` when progress ≥ expected change; ``at_risk`` when progress ≥
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from cityos.assessment import library
 from cityos.assessment.framework import Framework, Indicator, SourceKind
-from cityos.assessment.live import live_values
+from cityos.assessment.live import LIVE_SOURCE, live_values
 from cityos.assessment.live_metrics import LIVE_METRICS
 from cityos.assessment.models import (
     Countermeasure,
@@ -368,8 +368,14 @@ def _check_measure(db_session: Session, plan: Plan, measure: Mapping[str, Any]) 
             ) from None
     if values.get("target_id") is not None:
         _get_target(plan, int(values["target_id"]))
-    if len(str(values.get("link") or "")) > 500:
+    link = str(values.get("link") or "")
+    if len(link) > 500:
         raise InvalidInput("The link is longer than 500 characters.")
+    local = link.startswith("/") and not link.startswith(("//", "/\\"))
+    if link and not (local or link.startswith(("http://", "https://"))):
+        raise InvalidInput(
+            f"The link {link!r} must start with http://, https:// or / (a page of this site)."
+        )
     return values
 
 
@@ -506,8 +512,13 @@ def plan_progress(
         metric = metrics[target.id]
         found = _observations(db_session, plan.unit_code, target.indicator_code, metric)
         measured = live.get((plan.unit_code, metric)) if metric else None
-        if measured is not None and measured.value is not None:
-            found[now.year] = Observation(now.year, measured.value, "live")
+        stored_now = found.get(now.year)
+        if (
+            measured is not None
+            and measured.value is not None
+            and (stored_now is None or stored_now.source == LIVE_SOURCE)
+        ):  # the live value fills the current year; a value stored by a user wins
+            found[now.year] = Observation(now.year, measured.value, LIVE_SOURCE)
         indicator = _indicator(framework, target.indicator_code)
         direction = (
             indicator.direction

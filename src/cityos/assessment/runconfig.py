@@ -19,7 +19,7 @@ class Strict(BaseModel):
 
 
 class ImputeMethod(StrEnum):
-    NONE = "none"
+    NONE = "none"  # no imputation; a missing value leaves its group without a score
     MEAN = "mean"
     MEDIAN = "median"
     GROUP_MEAN = "group_mean"
@@ -34,8 +34,10 @@ class OutlierMethod(StrEnum):
 
 
 class LogMethod(StrEnum):
-    PLAIN = "plain"  # log(x); values <= 0 are an error naming the indicator
-    SHIFTED = "shifted"  # log(x - min + 1), defined for any values
+    # Both follow the side of the skew (COINr); a = (max − min) / 100. Negative skew:
+    # −log(max + a − x) for both.
+    PLAIN = "plain"  # positive skew: log(x); values <= 0 are an error naming the indicator
+    SHIFTED = "shifted"  # positive skew: log(x − min + a), defined for any values
 
 
 class NormaliseMethod(StrEnum):
@@ -65,7 +67,8 @@ class AggregateMethod(StrEnum):
 
 
 class ImputeConfig(Strict):
-    method: ImputeMethod = ImputeMethod.NONE
+    # drop_renormalise by default: ``none`` leaves a unit with a gap without a group score
+    method: ImputeMethod = ImputeMethod.DROP_RENORMALISE
     group_by: str | None = None  # the unit attribute for group_mean / group_median
 
 
@@ -95,7 +98,7 @@ class WeightConfig(Strict):
 
 class AggregateConfig(Strict):
     method: AggregateMethod = AggregateMethod.ARITHMETIC
-    p: float = 1.0  # exponent of the generalised mean
+    p: float = Field(1.0, allow_inf_nan=False, ge=-50, le=50)  # exponent of the generalised mean
     levels: dict[int, AggregateMethod] = Field(default_factory=dict)  # depth → method
 
 
@@ -104,7 +107,7 @@ class CoherenceConfig(Strict):
 
 
 class UncertaintyConfig(Strict):
-    runs: int = Field(0, ge=0, le=100_000)  # 0: no Monte Carlo
+    runs: int = Field(0, ge=0, le=10_000)  # 0: no Monte Carlo
     weight_noise: float = Field(0.25, ge=0, le=1)  # ± this share of each weight
     normalisations: list[NormaliseMethod] = Field(
         default_factory=lambda: [
@@ -116,7 +119,7 @@ class UncertaintyConfig(Strict):
     aggregations: list[AggregateMethod] = Field(
         default_factory=lambda: [AggregateMethod.ARITHMETIC, AggregateMethod.GEOMETRIC]
     )
-    seed: int = 20260101
+    seed: int = Field(20260101, ge=0)
 
 
 class RunConfig(Strict):

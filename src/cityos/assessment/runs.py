@@ -95,18 +95,19 @@ def run_assessment(
     store the run with its whole result."""
     if len(title) > MAX_TITLE:
         raise InvalidInput(f"The title is longer than {MAX_TITLE} characters: shorten it.")
+    # Reading the framework stores the built-in frameworks on first use (a short write,
+    # before anything slow); a database that was used before needs no write here.
     framework = library.get_framework(db_session, code=framework_code)
-    # Map areas are read without writing, so that no write transaction stays open while the
-    # pipeline runs (SQLite has one writer); their units are stored once the run is done.
-    areas = isinstance(unit_set, str) and unit_set.strip().startswith("areas:")
-    units = resolve_unit_set(db_session, unit_set=unit_set, actor=None if areas else actor)
+    # The units are read without writing, so that no write transaction stays open while the
+    # pipeline runs (SQLite has one writer); new units (map areas, the home city) are stored
+    # once the run is done.
+    units = resolve_unit_set(db_session, unit_set=unit_set, actor=None)
     gaps: list[str] = []
     panel = build_panel(db_session, framework=framework, units=units.units, now=now, gaps=gaps)
     result = run_on_panel(framework, panel, overrides, progress=progress)
     if gaps:  # say why live indicators are empty, next to the pipeline's own warnings
         result = replace(result, warnings=(*gaps, *result.warnings))
-    if areas:
-        units = resolve_unit_set(db_session, unit_set=unit_set, actor=actor)
+    units = resolve_unit_set(db_session, unit_set=unit_set, actor=actor)
     run = AssessRun(
         framework_code=framework.code,
         title=title.strip() or f"{framework.name_en} — {units.description}"[:MAX_TITLE],

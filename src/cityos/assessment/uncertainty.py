@@ -11,7 +11,12 @@ Each run draws three input factors at once:
 A normalisation that yields negative values cannot feed a mean that needs values >= 0
 (e.g. z-scores into the geometric mean); such pairs are left out and said so in the notes,
 and each run draws uniformly among the valid (normalisation, aggregation) pairs — so the two
-choice factors are independent only when no pair is left out. Draws come from one generator
+choice factors are independent only when no pair is left out. Min-max and percentile-rank
+values are rescaled to 1–100 for the pairs whose aggregation needs positive values (as in
+the nominal run, see ``aggregate.lift_zero``), so that a 0 on each indicator's worst unit
+does not zero whole groups. With ``impute.method: none`` a unit missing a value gets no
+score for its groups in every run (``complete``). A run of ``units × runs`` above
+20,000,000 is refused (:func:`check_work`). Draws come from one generator
 seeded with ``uncertainty.seed``, all before any run, so results do not depend on batching.
 
 Per unit the runs give the median rank, the 5th and 95th percentile ranks and the 5th,
@@ -43,6 +48,7 @@ from cityos.assessment import stats
 from cityos.assessment.aggregate import (
     aggregate_runs,
     describe,
+    lift_zero,
     methods_by_group,
     needs_non_negative,
 )
@@ -58,6 +64,19 @@ from cityos.errors import InvalidInput
 
 Progress = Callable[[int, int], None]
 BINS = 10
+MAX_WORK = 20_000_000  # units × runs of one Monte Carlo
+
+
+def check_work(units: int, runs: int) -> None:
+    """Refuse a Monte Carlo of more than :data:`MAX_WORK` units × runs."""
+    if units * runs > MAX_WORK:
+        raise InvalidInput(
+            f"too much work for one run: lower uncertainty.runs ({units:,} units × {runs:,} "
+            f"runs is more than {MAX_WORK:,})",
+            details={"units": units, "runs": runs, "limit": MAX_WORK},
+        )
+
+
 ROUND = 9  # scores that agree to 9 decimal places tie (float noise must not break ties)
 
 
@@ -79,6 +98,7 @@ def analyse(
     nominal_normalisation: NormaliseMethod,
     active: BoolArray,
     progress: Progress | None = None,
+    complete: bool = False,
 ) -> tuple[Uncertainty, tuple[str, ...]]:
     """Run ``config.runs`` Monte Carlo runs over the units given (the kept units).
 
@@ -87,6 +107,7 @@ def analyse(
     nodes), ``node_weights`` one weight per node (for the perturbation distance);
     ``nominal_ranks`` the nominal rank of each unit. Returns the result and notes."""
     runs = int(config.runs)
+    check_work(len(nominal_ranks), runs)
     norms = list(dict.fromkeys(config.normalisations)) or [nominal_normalisation]
     aggs = list(dict.fromkeys(config.aggregations)) or [AggregateMethod(aggregate.method)]
     matrices: dict[NormaliseMethod, FloatArray] = {}
@@ -115,6 +136,11 @@ def analyse(
                 )
             else:
                 pairs.append((norm, agg))
+    inputs: dict[tuple[NormaliseMethod, AggregateMethod], FloatArray] = {}
+    for norm, agg in pairs:
+        inputs[(norm, agg)], lifted = lift_zero(matrices[norm], norm, methods[agg])
+        if lifted:
+            notes.append(f"{norm.value} × {agg.value}: {lifted}")
     if not pairs:
         raise InvalidInput(
             "no pair of uncertainty.normalisations and uncertainty.aggregations can run: "
@@ -138,7 +164,12 @@ def analyse(
         for start in range(0, chosen.size, batch):
             part = chosen[start : start + batch]
             root = aggregate_runs(
-                matrices[norm], structure, weights, factors[:, part], methods[agg]
+                inputs[(norm, agg)],
+                structure,
+                weights,
+                factors[:, part],
+                methods[agg],
+                complete=complete,
             )
             scores[:, part] = root
             ranks[:, part] = rank_scores(root)

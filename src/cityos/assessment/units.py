@@ -8,9 +8,10 @@ assessments and live metrics line up with the map. One unit at most is the home 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,9 +21,11 @@ from cityos.assessment.panel import Unit
 from cityos.audit.service import Actor, record
 from cityos.errors import InvalidInput, NotFound, Unprocessable
 from cityos.geo import service as geo_service
-from cityos.geo.models import Area
 
 MAX_CODE = 64
+# Letters (any script: importers keep Chinese city names), digits, '.', '_' and '-',
+# starting with a letter or digit, as the importers' slugs and the map's codes are.
+UNIT_CODE = re.compile(r"[^\W_][\w.-]*")
 DEFAULT_PEER_GROUP = "leading"
 # The default peers (issue 6): code, English name, Chinese name, country. The codes are
 # those the importers give these cities (importers.unit_code: city and country), so that
@@ -81,6 +84,11 @@ def _unit_problems(index: int, unit: UnitInput) -> list[dict[str, Any]]:
     problem = check_code(unit.code)
     if problem:
         add(problem)
+    elif not UNIT_CODE.fullmatch(unit.code):
+        add(
+            f"the unit code {unit.code!r} is not allowed: use letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
     if unit.kind is not None and unit.kind not in {kind.value for kind in UnitKind}:
         add(f"kind {unit.kind!r} is not one of {', '.join(k.value for k in UnitKind)}")
     for name in (unit.name_en, unit.name_zh):
@@ -217,7 +225,17 @@ def panel_unit(row: AssessUnit) -> Unit:
     )
 
 
-def area_attributes(area: Area) -> dict[str, float]:
+class MapArea(Protocol):
+    """What :func:`area_attributes` reads of a map area (``geo_service.list_areas`` rows)."""
+
+    @property
+    def area_m2(self) -> float: ...
+
+    @property
+    def properties(self) -> Mapping[str, Any] | None: ...
+
+
+def area_attributes(area: MapArea) -> dict[str, float]:
     """A map area's numbers: ``area_km2``, and ``population`` when the area has one."""
     attributes = {"area_km2": round(float(area.area_m2) / 1e6, 6)}
     population = (area.properties or {}).get("population")
@@ -253,11 +271,6 @@ def refresh_area_units(
     ]
     upsert_units(db_session, units=inputs, actor=actor)
     return get_units(db_session, codes=[area.code for area in areas])
-
-
-def city_area_codes(db_session: Session) -> list[str]:
-    """Codes of the map's city-level areas (the whole city)."""
-    return [a.code for a in geo_service.list_areas(db_session, level=geo_service.AreaLevel.CITY)]
 
 
 # --- peer groups -------------------------------------------------------------------------
@@ -370,18 +383,40 @@ def ensure_default_peers(db_session: Session, *, actor: Actor) -> AssessPeerGrou
     )
 
 
-def ensure_home_unit(db_session: Session, *, actor: Actor) -> AssessUnit:
-    """The home city; created from the map's city area when no unit is marked home."""
-    home = home_unit(db_session)
-    if home is not None:
-        return home
+def _map_city(db_session: Session) -> Any:
     cities = geo_service.list_areas(db_session, level=geo_service.AreaLevel.CITY)
     if not cities:
         raise Unprocessable(
             "There is no home city: mark a unit as the home city (is_home) or import the "
             "city map (`cityos areas import`)."
         )
-    city = cities[0]
+    return cities[0]
+
+
+def draft_home_unit(db_session: Session) -> AssessUnit:
+    """The home city without writing: the stored one, else the map's city area as an
+    unsaved unit (what :func:`ensure_home_unit` would store)."""
+    home = home_unit(db_session)
+    if home is not None:
+        return home
+    city = _map_city(db_session)
+    stored = db_session.scalars(select(AssessUnit).where(AssessUnit.code == city.code)).first()
+    return stored or AssessUnit(
+        code=city.code,
+        name_en=city.name_en,
+        name_zh=city.name_zh,
+        kind=UnitKind.CITY,
+        attributes={"area_km2": round(city.area_m2 / 1e6, 6)},
+        is_home=True,
+    )
+
+
+def ensure_home_unit(db_session: Session, *, actor: Actor) -> AssessUnit:
+    """The home city; created from the map's city area when no unit is marked home."""
+    home = home_unit(db_session)
+    if home is not None:
+        return home
+    city = _map_city(db_session)
     upsert_units(
         db_session,
         units=[

@@ -1,7 +1,8 @@
-"""Verifying a plan's targets: the straight path from the baseline and the status (pure).
+"""Verifying a plan's targets: the path through the stages and the status (pure).
 
-- ``expected(year)`` lies on the line from ``(baseline_year, baseline)`` to the first stage
-  whose year is at or after ``year`` (past every stage: the last stage's value);
+- ``expected(year)`` follows the path through the stages: it interpolates between the last
+  point at or before ``year`` (the baseline or a stage) and the next stage (at or before the
+  baseline year: the baseline; past every stage: the last stage's value);
 - the *expected change* is ``expected − baseline`` and the *progress* ``latest − baseline``,
   both multiplied by the direction (+1 higher is better, −1 lower is better);
 - ``on_track`` when progress ≥ expected change; ``at_risk`` when progress ≥
@@ -38,15 +39,24 @@ class Stage:
 def expected_value(
     baseline_year: int, baseline: float, stages: Sequence[Stage], year: int
 ) -> float:
-    """The value expected in ``year`` on the straight path from the baseline to the next
-    stage target (the last stage's value after every stage; the baseline before it)."""
-    ordered = sorted(stages, key=lambda stage: stage.year)
-    if not ordered:
+    """The value expected in ``year`` on the path through the stages: interpolated between
+    the last point at or before ``year`` (the baseline or a stage) and the next stage; the
+    baseline up to the baseline year, the last stage's value after every stage."""
+    points = [(baseline_year, baseline)] + [
+        (stage.year, stage.value)
+        for stage in sorted(stages, key=lambda stage: stage.year)
+        if stage.year > baseline_year
+    ]
+    if year <= baseline_year:
         return baseline
-    target = next((stage for stage in ordered if stage.year >= year), ordered[-1])
-    span = target.year - baseline_year
-    share = 1.0 if span <= 0 else min(max((year - baseline_year) / span, 0.0), 1.0)
-    return baseline + (target.value - baseline) * share
+    start = points[0]
+    for point in points[1:]:
+        if point[0] >= year:
+            span = point[0] - start[0]
+            share = 1.0 if span <= 0 else (year - start[0]) / span
+            return start[1] + (point[1] - start[1]) * share
+        start = point
+    return start[1]
 
 
 def direction_sign(direction: Direction | None, baseline: float, stages: Sequence[Stage]) -> int:

@@ -12,7 +12,10 @@ Methods (``weights.method``):
   normalised to sum to 1 (OECD/JRC Handbook, 2008, step 6). A group with one child gets 1;
   where PCA is undefined (fewer than 3 complete units, a constant child) the group falls
   back to equal weights with a note. PCA weights of an upper group are computed from its
-  children's aggregated scores, so they are derived while aggregating bottom-up.
+  children's aggregated scores, so they are derived while aggregating bottom-up. This is
+  the plain first-component rule, not the Handbook's rotated-factor procedure; the
+  correlation matrix of two children always has (1, 1)/√2 as its first eigenvector, so a
+  two-child group always gets equal weights (said in the notes).
 
 Indicators removed by screening weigh 0 and their siblings are renormalised.
 """
@@ -151,3 +154,8 @@ def pca_weights(children: FloatArray) -> tuple[FloatArray, str | None]:
         return equal, "the first principal component is undefined"
     out[usable] = squared / squared.sum()
     return out, None
+
+
+def pca_is_always_equal(children: FloatArray) -> bool:
+    """Whether a group's PCA weights are equal whatever the data: two non-empty children."""
+    return int((~np.isnan(children).all(axis=0)).sum()) == 2

@@ -44,7 +44,7 @@ def build_workbook(result: PipelineResult, *, lang: str = "en") -> bytes:
         for column, width in enumerate(widths):
             sheet.column_dimensions[_letter(column)].width = width
         for header, row in rows:
-            sheet.append(_bold(sheet, row) if header else row)
+            sheet.append(_cells(sheet, row, bold=header))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -417,11 +417,23 @@ class _Sheets:
             return code
 
 
-def _bold(sheet: Any, row: Row) -> list[Any]:
-    cells = []
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cells(sheet: Any, row: Row, *, bold: bool) -> list[Any]:
+    """The row's cells. Text is always written as text, never as a formula: openpyxl would
+    store a string starting with ``=`` as a formula, so a unit named ``=1+1`` (or any name,
+    code or note from a user) could run in the reader's spreadsheet (formula injection)."""
+    cells: list[Any] = []
     for value in row:
+        if not bold and not (isinstance(value, str) and value.startswith(FORMULA_STARTS)):
+            cells.append(value)
+            continue
         cell = WriteOnlyCell(sheet, value=value)
-        cell.font = BOLD
+        if isinstance(value, str):
+            cell.data_type = "s"  # a string cell, whatever its first character
+        if bold:
+            cell.font = BOLD
         cells.append(cell)
     return cells
 

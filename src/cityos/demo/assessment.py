@@ -61,7 +61,6 @@ from cityos.demo.assessment_data import (
 from cityos.demo.city import CITY_CODE
 from cityos.demo.people import DEMO_ACTOR
 from cityos.geo import service as geo_service
-from cityos.geo.models import AreaLevel
 
 CPI = "un-habitat-cpi"
 GBT = "gbt33356-2016"
@@ -107,7 +106,7 @@ def _upsert_changed(db_session: Session, units: Sequence[UnitInput]) -> int:
 def seed_units(db_session: Session) -> int:
     """Minghu, its districts and the peer cities with their groups; how many were written."""
     city = geo_service.get_area(db_session, code=CITY_CODE)
-    districts = geo_service.list_areas(db_session, level=AreaLevel.DISTRICT)
+    districts = geo_service.list_areas(db_session, level=geo_service.AreaLevel.DISTRICT)
     stored = {row.code for row in service.list_units(db_session)}
     if any(area.code not in stored for area in districts):
         service.refresh_area_units(db_session, level="district", actor=DEMO_ACTOR)
@@ -408,7 +407,7 @@ def seed_plan(db_session: Session, *, live: LiveNow) -> tuple[service.Plan | Non
 
 def seed_assessment(db_session: Session, *, now: datetime | None = None) -> str:
     """Seed the demo's assessments (see the module docstring); a one-line report."""
-    cities = {a.code for a in geo_service.list_areas(db_session, level=AreaLevel.CITY)}
+    cities = {a.code for a in geo_service.list_areas(db_session, level=geo_service.AreaLevel.CITY)}
     if CITY_CODE not in cities:
         return f"assessment: skipped (the demo city {CITY_CODE} is not on the map)"
     now = now or utcnow()
