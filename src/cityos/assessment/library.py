@@ -116,9 +116,9 @@ def framework_of(row: AssessFramework) -> Framework:
     return parse_framework(row.document, allow_unbalanced=True)
 
 
-def _renormalises(document: Mapping[str, Any]) -> bool:
-    """Whether the document's own method asks for weights to be renormalised."""
-    method = document.get("method")
+def renormalises(method: Any) -> bool:
+    """Whether a framework's ``method`` (its document's or its own) asks for weights to be
+    renormalised."""
     weights = method.get("weights") if isinstance(method, Mapping) else None
     return isinstance(weights, Mapping) and weights.get("renormalise") is True
 
@@ -144,7 +144,7 @@ def save_framework(
     ``weights.renormalise: true``."""
     if not isinstance(document, Mapping):
         raise InvalidInput("A framework document must be a mapping (code, name, root: …).")
-    framework = parse_framework(document, allow_unbalanced=_renormalises(document))
+    framework = parse_framework(document, allow_unbalanced=renormalises(document.get("method")))
     if code is not None and framework.code != code:
         raise InvalidInput(
             f"The document's code {framework.code!r} is not {code!r}: save it under its own "
@@ -289,7 +289,9 @@ def update_weights(
     if renormalise:
         changed = rescale_weights(changed)
     # the parser's checks and messages
-    checked = parse_framework(dump_framework(changed), allow_unbalanced=_renormalises(row.document))
+    checked = parse_framework(
+        dump_framework(changed), allow_unbalanced=renormalises(row.document.get("method"))
+    )
     before = {c: framework.node(c).weight for c in weights}
     _fill(row, checked, actor)
     db_session.flush()

@@ -33,14 +33,14 @@ from cityos.assessment.units import (
     ensure_home_unit,
     get_peer_group,
     get_units,
+    map_areas,
     panel_unit,
     refresh_area_units,
 )
 from cityos.assessment.values import values_for
 from cityos.audit.service import Actor
 from cityos.db import utcnow
-from cityos.errors import InvalidInput, Unprocessable
-from cityos.geo import service as geo_service
+from cityos.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +77,7 @@ def _area_units(db_session: Session, level: str, actor: Actor | None) -> UnitSet
     if actor is not None:
         units = refresh_area_units(db_session, level=level, actor=actor)
         return UnitSet(units=units, description=f"areas:{level}")
-    area_level = geo_service.parse_level(level)
-    areas = geo_service.list_areas(db_session, level=area_level)
-    if not areas:
-        raise Unprocessable(
-            f"The city map has no {area_level.value} areas to assess: import them first."
-        )
+    area_level, areas = map_areas(db_session, level=level)
     stored = {
         u.code: u
         for u in db_session.scalars(

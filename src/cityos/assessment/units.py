@@ -244,6 +244,18 @@ def area_attributes(area: MapArea) -> dict[str, float]:
     return attributes
 
 
+def map_areas(db_session: Session, *, level: str) -> tuple[geo_service.AreaLevel, list[Any]]:
+    """The level and the map's areas of ``level``; none is an error saying to import them."""
+    area_level = geo_service.parse_level(level)
+    areas = list(geo_service.list_areas(db_session, level=area_level))
+    if not areas:
+        raise Unprocessable(
+            f"The city map has no {area_level.value} areas to assess: import them first "
+            "(`cityos areas import`, or Admin → Areas)."
+        )
+    return area_level, areas
+
+
 def refresh_area_units(
     db_session: Session, *, level: str = "district", actor: Actor
 ) -> list[AssessUnit]:
@@ -251,13 +263,7 @@ def refresh_area_units(
 
     Names and ``area_km2`` come from the map; a ``population`` property of the area is
     copied when it is a number. Other attributes of existing units are kept."""
-    area_level = geo_service.parse_level(level)
-    areas = geo_service.list_areas(db_session, level=area_level)
-    if not areas:
-        raise Unprocessable(
-            f"The city map has no {area_level.value} areas to assess: import them first "
-            "(`cityos areas import`, or Admin → Areas)."
-        )
+    area_level, areas = map_areas(db_session, level=level)
     inputs = [
         UnitInput(
             code=area.code,

@@ -54,11 +54,6 @@ async def read_document(file: UploadFile, max_upload_mb: float) -> dict[str, Any
     return service.document_from_text(data)
 
 
-def _renormalises(framework: Framework) -> bool:
-    weights = framework.method.get("weights")
-    return isinstance(weights, dict) and weights.get("renormalise") is True
-
-
 def framework_context(
     db: Session, user: User, page: Page, code: str, typed: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -79,7 +74,7 @@ def framework_context(
         "rows": rows,
         "weights": weights,
         "indicator_count": len(framework.indicators()),
-        "renormalises": _renormalises(framework),
+        "renormalises": service.renormalises(framework.method),
         "metrics": {code: name_of(metric, lang) for code, metric in LIVE_METRICS.items()},
         "runs": [
             service.run_summary(run) for run in service.list_runs(db, framework_code=code, limit=10)
