@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.orm import Session
 
 from cityos.app import create_app
@@ -89,6 +89,10 @@ def _empty_postgres(engine: Engine) -> None:
     tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # the data hub's per-dataset row tables are made at run time
+        for name in inspect(connection).get_table_names():
+            if name.startswith("dh_"):
+                connection.execute(text(f'DROP TABLE "{name}"'))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -25,6 +25,10 @@ from cityos.auth import api as auth_api
 from cityos.auth import views as auth_views
 from cityos.cases import web as cases_web
 from cityos.config import Settings, get_settings
+from cityos.datahub import api as datahub_api
+from cityos.datahub import api_rows as datahub_rows
+from cityos.datahub import ckan_api, dcat_api
+from cityos.datahub import views as datahub_views
 from cityos.db import current_revision, ensure_schema_current, make_engine, make_session_factory
 from cityos.errors import CityOSError, RateLimited
 from cityos.geo import api as geo_api
@@ -71,7 +75,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.secret_key = secret_key
-    app.state.csrf_exempt = ["/open311/"]  # Open311 clients authenticate with api_key
+    # Open311 and CKAN clients authenticate with API keys, never with the session cookie
+    app.state.csrf_exempt = ["/open311/", "/api/3/action/", "/api/action/"]
     app.add_middleware(BrowserMiddleware, settings=settings, secret_key=secret_key)
     static = resources.files("cityos").joinpath("web", "static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -88,6 +93,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         notify_api,
         assessment_api,
         assessment_views,
+        datahub_rows,
+        datahub_api,
+        ckan_api,
+        dcat_api,
+        datahub_views,
     )
     for router in cases_web.ROUTERS:  # first: public intake APIs are the hottest paths
         app.include_router(router)

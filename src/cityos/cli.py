@@ -17,6 +17,7 @@ from cityos.auth import service as auth_service
 from cityos.cases import cli as cases_cli
 from cityos.cli_support import console, fail, open_session
 from cityos.config import get_settings
+from cityos.datahub import cli as datahub_cli
 from cityos.db import (
     current_revision,
     ensure_schema_current,
@@ -49,6 +50,7 @@ app.add_typer(geo_cli.app, name="areas")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(cases_cli.app, name="cases")
 app.add_typer(assessment_cli.app, name="assess")
+app.add_typer(datahub_cli.app, name="data")
 
 
 @app.command()

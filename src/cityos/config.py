@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(
         50.0, gt=0, description="Largest accepted upload (GeoJSON and other files), in MB."
     )
+    datahub_max_upload_mb: float = Field(
+        1024.0,
+        gt=0,
+        description="Largest data file accepted by the data hub's upload API (loads and schema "
+        "inference), in MB; attached files use max_upload_mb. Load bigger files with "
+        "`cityos data load`.",
+    )
     session_hours: float = Field(12.0, gt=0, description="How long a login session lasts.")
     login_max_failures: int = Field(
         5, ge=1, description="Failed logins allowed per account or address in the window."

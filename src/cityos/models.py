@@ -5,6 +5,7 @@ from cityos.assessment import models as assessment_models
 from cityos.audit import models as audit_models
 from cityos.auth import models as auth_models
 from cityos.cases import models as cases_models
+from cityos.datahub import models as datahub_models
 from cityos.geo import models as geo_models
 from cityos.notify import models as notify_models
 
@@ -13,6 +14,7 @@ __all__ = [
     "audit_models",
     "auth_models",
     "cases_models",
+    "datahub_models",
     "geo_models",
     "instance",
     "notify_models",

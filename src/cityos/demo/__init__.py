@@ -15,6 +15,7 @@ from cityos.demo.assessment import seed_assessment
 from cityos.demo.cases import seed_cases
 from cityos.demo.catalog import seed_catalog
 from cityos.demo.city import seed_areas
+from cityos.demo.datahub import seed_datahub
 from cityos.demo.people import DEMO_PASSWORD, DEMO_USERS, seed_departments, seed_users
 
 Step = Callable[[Session], str]
@@ -25,6 +26,7 @@ STEPS: list[Step] = [
     seed_catalog,
     seed_cases,
     seed_assessment,
+    seed_datahub,
 ]
 
 

@@ -34,6 +34,19 @@ DEPARTMENTS: list[tuple[str, str, str, str | None]] = [
     ("PLAN", "自然资源和规划局", "Natural Resources and Planning Bureau", "GOV"),
 ]
 
+# email, roles, department, display name — the sharing requests' people
+DATAHUB_USERS: list[tuple[str, tuple[str, ...], str | None, str]] = [
+    ("steward.civil@example.org", ("steward",), "CIVIL", "Liu Steward 刘民政"),
+    ("steward.health@example.org", ("steward",), "HEALTH", "He Steward 何卫健"),
+    ("steward.housing@example.org", ("steward",), "HOUSING", "Xu Steward 徐住建"),
+    ("steward.psb@example.org", ("steward",), "PSB", "Gao Steward 高公安"),
+    ("steward.emerg@example.org", ("steward",), "EMERG", "Ma Steward 马应急"),
+    ("staff.edu@example.org", ("staff",), "EDU", "Jiang Staff 江教育"),
+    ("staff.market@example.org", ("staff",), "MARKET", "Shi Staff 施市监"),
+    ("staff.grid@example.org", ("staff",), "GRID", "Tang Staff 唐网格"),
+    ("staff.fire@example.org", ("staff",), "FIRE", "Yan Staff 严消防"),
+]
+
 # email, roles, department, display name
 DEMO_USERS: list[tuple[str, tuple[str, ...], str | None, str]] = [
     ("admin@example.org", ("admin",), "DATA", "Admin 管理员"),
@@ -43,6 +56,7 @@ DEMO_USERS: list[tuple[str, tuple[str, ...], str | None, str]] = [
     ("staff.water@example.org", ("staff",), "WATER", "Wang Staff 王工"),
     ("steward@example.org", ("steward",), "DATA", "Sun Steward 孙数据"),
     ("analyst@example.org", ("analyst",), "PLAN", "Li Analyst 李分析"),
+    *DATAHUB_USERS,
 ]
 
 

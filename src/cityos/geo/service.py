@@ -211,6 +211,11 @@ def list_areas(
     return areas
 
 
+def area_codes(db_session: Session) -> frozenset[str]:
+    """The code of every area of the city map (for checking codes in bulk)."""
+    return frozenset(db_session.scalars(select(Area.code)))
+
+
 def level_counts(db_session: Session) -> dict[str, int]:
     """How many areas each level has (every level listed, coarsest first)."""
     rows = db_session.execute(select(Area.level, func.count()).group_by(Area.level))

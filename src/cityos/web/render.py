@@ -47,6 +47,7 @@ def navigation(user: User | None) -> list[NavItem]:
         NavItem("nav.home", "/"),
         NavItem("nav.report", "/report"),
         NavItem("nav.track", "/track"),
+        NavItem("nav.data", "/data"),
     ]
     if user is None:
         return items
@@ -54,6 +55,8 @@ def navigation(user: User | None) -> list[NavItem]:
         items.append(NavItem("nav.work_queue", "/staff/cases"))
     items.append(NavItem("nav.areas", "/admin/areas"))
     items.append(NavItem("nav.assessment", "/assess"))
+    if user.has_role(Role.STEWARD, Role.STAFF):
+        items.append(NavItem("nav.data_steward", "/data/steward"))
     if user.has_role(Role.OPERATOR):
         items.append(NavItem("nav.catalog", "/admin/catalog"))
         items.append(NavItem("nav.routing", "/admin/routing"))

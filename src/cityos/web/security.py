@@ -19,7 +19,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-NO_COOKIE_PREFIXES = ("/open311/",)  # machine clients with their own keys
+NO_COOKIE_PREFIXES = ("/open311/", "/api/3/action/", "/api/action/", "/catalog")  # machine clients
 
 
 def tile_origin(tile_url: str) -> str | None:

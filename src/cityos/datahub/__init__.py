@@ -1,0 +1,1 @@
+"""Data hub: field standards, datasets, validation, sharing, open-data APIs."""
