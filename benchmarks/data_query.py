@@ -50,7 +50,6 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Connection, Engine, create_engine, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases_support import (
     append_results,
     cityos_server,
@@ -60,7 +59,6 @@ from cases_support import (
     pin_client,
     versions,
 )
-
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
 from cityos.datahub import physical, service, storage
@@ -142,7 +140,10 @@ def make_frame(first: int, count: int, rng: np.random.Generator) -> pl.DataFrame
             "f4": np.round(rng.uniform(0, 1000, count), 2),
             "f5": opened,
             "f6": pl.Series(
-                [base + timedelta(days=int(d), seconds=int(s)) for d, s in zip(days, seconds)],
+                [
+                    base + timedelta(days=int(d), seconds=int(s))
+                    for d, s in zip(days, seconds, strict=True)
+                ],
                 dtype=pl.Datetime("us", "UTC"),
             ),
             "f7": rng.random(count) < 0.8,
@@ -176,7 +177,8 @@ def build(url: str, rows: int) -> float:
             actor=ACTOR,
         )
         schema = service.current_schema(db_session, dataset=dataset)
-        assert schema is not None and dataset.schema_version is not None
+        assert schema is not None
+        assert dataset.schema_version is not None
         table = physical.table_for(schema, dataset_id=dataset.id, version=dataset.schema_version)
         rng = np.random.default_rng(SEED)
         batch = 100_000

@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.secret_key = secret_key
     # Open311 and CKAN clients authenticate with API keys, never with the session cookie
     app.state.csrf_exempt = ["/open311/", "/api/3/action/", "/api/action/"]
+    app.add_middleware(datahub_api.UploadLimit, settings=settings)
     app.add_middleware(BrowserMiddleware, settings=settings, secret_key=secret_key)
     static = resources.files("cityos").joinpath("web", "static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -1,20 +1,14 @@
-"""Helpers of the portal page tests: the app with the data hub's routers, sample datasets."""
+"""Helpers of the portal page tests: sample datasets, posting forms with their CSRF token."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from cityos.app import create_app
 from cityos.auth.models import User
-from cityos.config import Settings
 from cityos.datahub import sharing
 from cityos.datahub.models import Dataset
 from tests.conftest import csrf_from
@@ -22,31 +16,6 @@ from tests.datahub.conftest import TEST_ACTOR, MakeDataset
 
 HTML = {"accept": "text/html"}
 ZH = {"accept": "text/html", "accept-language": "zh-CN,zh;q=0.9"}
-
-
-def mount(app: FastAPI) -> FastAPI:
-    """Serve the data hub's pages and APIs on ``app`` unless it does already."""
-    from cityos.datahub import api, api_rows, views
-
-    paths = {getattr(route, "path", "") for route in app.routes}
-    if "/api/data/{name}/rows" not in paths:
-        app.include_router(api_rows.router)
-    if "/api/data" not in paths:
-        app.include_router(api.router)
-    if "/data" not in paths:
-        app.include_router(views.router)
-    return app
-
-
-def create_mounted_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
-    return mount(create_app(settings, engine=engine))
-
-
-@pytest.fixture
-def portal(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    """A test client of the app with the portal mounted."""
-    with TestClient(create_mounted_app(settings, engine=engine)) as client:
-        yield client
 
 
 STATIONS: dict[str, Any] = {

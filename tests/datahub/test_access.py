@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
+from cityos.auth import service as auth_service
 from cityos.auth.models import User
 from cityos.datahub import access, service, sharing
 from cityos.datahub.models import Dataset, SharingRequest
 from cityos.db import utcnow
 from cityos.errors import Forbidden, Unauthorized
 from tests.datahub.access_support import SYSTEM, Hub, hub, make_user
+from tests.datahub.conftest import MakeDataset
 
 __all__ = ["hub"]
 
@@ -210,3 +213,152 @@ def test_stewards_and_staff_of_the_department_and_admins_manage(db: Session, hub
     assert "Only stewards and staff of City Management (CMB)" in caught.value.message
     with pytest.raises(Unauthorized):
         access.require_manage(hub.register, None)
+
+
+def test_all_active_grants_of_a_department_add_up(db: Session, hub: Hub) -> None:
+    """An older grant of every field and a newer one of two fields: every field stays."""
+    water, steward = hub.people["water"], hub.stewards["cmb"]
+    for fields in (None, ["id", "district"]):
+        request = sharing.request_access(
+            db, dataset=hub.register, user=water, purpose=PURPOSE, fields=fields, actor=SYSTEM
+        )
+        sharing.decide_request(db, request_id=request.id, approve=True, user=steward, actor=SYSTEM)
+        db.commit()
+    seen = _read(db, hub.register, water)
+    assert seen.visible == {"id", "district", "mobile", "owner_name"}
+    assert not seen.hidden
+    assert seen.reason.startswith("granted by requests #")
+
+
+def test_grants_listing_different_fields_show_them_all(db: Session, hub: Hub) -> None:
+    water, steward = hub.people["water"], hub.stewards["cmb"]
+    for fields in (["id", "mobile"], ["id", "district"]):
+        request = sharing.request_access(
+            db, dataset=hub.register, user=water, purpose=PURPOSE, fields=fields, actor=SYSTEM
+        )
+        sharing.decide_request(db, request_id=request.id, approve=True, user=steward, actor=SYSTEM)
+        db.commit()
+    seen = _read(db, hub.register, water)
+    assert seen.visible == {"id", "district", "mobile"}
+    assert seen.hidden == {"owner_name"}
+
+
+def test_what_a_department_reads_follows_the_same_rules(db: Session, hub: Hub) -> None:
+    schema = service.current_schema(db, dataset=hub.register)
+    cmb, water = hub.people["cmb"].department_id, hub.people["water"].department_id
+    own = access.department_access(db, dataset=hub.register, schema=schema, department_id=cmb)
+    assert own.is_owner
+    assert own.visible == {"id", "district", "mobile", "owner_name"}
+    other = access.department_access(db, dataset=hub.register, schema=schema, department_id=water)
+    assert not other.allowed
+    assert other.hidden == {"id", "district", "mobile", "owner_name"}
+    assert "POST /api/data/register/requests" in other.reason
+    opened = access.department_access(
+        db,
+        dataset=hub.open,
+        schema=service.current_schema(db, dataset=hub.open),
+        department_id=water,
+    )
+    assert (opened.visible, opened.masked, opened.hidden) == (
+        {"id", "district"},
+        {"mobile"},
+        {"owner_name"},
+    )
+
+
+RESIDENTS_SCHEMA = {
+    "fields": [
+        {"name": "id", "type": "integer"},
+        {"name": "id_card", "type": "string", "sensitive": True},
+        {"name": "district", "type": "string"},
+    ],
+    "primaryKey": ["id"],
+}
+DISTRICTS_SCHEMA = {
+    "fields": [{"name": "code", "type": "string"}, {"name": "name", "type": "string"}],
+    "primaryKey": ["code"],
+}
+CASES_SCHEMA = {
+    "fields": [
+        {"name": "case", "type": "integer"},
+        {"name": "person", "type": "string"},
+        {"name": "district", "type": "string"},
+    ],
+    "primaryKey": ["case"],
+}
+
+
+def _with_key(resource: str, own: str, theirs: str) -> dict[str, Any]:
+    return {
+        **CASES_SCHEMA,
+        "foreignKeys": [{"fields": [own], "reference": {"resource": resource, "fields": [theirs]}}],
+    }
+
+
+@pytest.fixture
+def civil(db: Session, make_dataset: MakeDataset) -> dict[str, Any]:
+    """CIVIL publishes a restricted register (a hidden ``id_card``) and open districts; PSB
+    publishes cases."""
+    departments = (("PSB", "公安局", "Public Security"), ("CIVIL", "民政局", "Civil Affairs"))
+    for code, zh, en in departments:
+        auth_service.create_department(db, code=code, name_zh=zh, name_en=en, actor=SYSTEM)
+    db.commit()
+    return {
+        "residents": make_dataset(
+            name="residents", descriptor=RESIDENTS_SCHEMA, access="restricted", department="CIVIL"
+        ),
+        "districts": make_dataset(
+            name="civil-districts", descriptor=DISTRICTS_SCHEMA, department="CIVIL"
+        ),
+        "cases": make_dataset(name="psb-cases", descriptor=CASES_SCHEMA, department="PSB"),
+        "psb": make_user(db, "officer@example.org", ["staff"], "PSB"),
+        "civil": make_user(db, "steward@example.org", ["steward"], "CIVIL"),
+    }
+
+
+def test_a_foreign_key_to_a_field_the_department_cant_read_is_refused(
+    db: Session, civil: dict[str, Any]
+) -> None:
+    with pytest.raises(Forbidden) as caught:
+        service.set_schema(
+            db,
+            name="psb-cases",
+            descriptor=_with_key("residents", "person", "id_card"),
+            actor=SYSTEM,
+        )
+    assert caught.value.status_code == 403
+    message = caught.value.message
+    assert message.startswith("The foreign key to residents (id_card) needs that PSB may read")
+    assert 'POST /api/data/residents/requests {"purpose": …, "fields": ["id_card"]}' in message
+    assert civil["cases"].schema_version == 1
+
+
+def test_a_foreign_key_to_a_granted_field_is_accepted(db: Session, civil: dict[str, Any]) -> None:
+    request = sharing.request_access(
+        db,
+        dataset=civil["residents"],
+        user=civil["psb"],
+        purpose=PURPOSE,
+        fields=["id", "id_card"],
+        actor=SYSTEM,
+    )
+    sharing.decide_request(
+        db, request_id=request.id, approve=True, user=civil["civil"], actor=SYSTEM
+    )
+    db.commit()
+    version = service.set_schema(
+        db, name="psb-cases", descriptor=_with_key("residents", "person", "id_card"), actor=SYSTEM
+    )
+    assert version.version == 2
+
+
+def test_a_foreign_key_to_an_open_plain_field_is_accepted(
+    db: Session, civil: dict[str, Any]
+) -> None:
+    version = service.set_schema(
+        db,
+        name="psb-cases",
+        descriptor=_with_key("civil-districts", "district", "code"),
+        actor=SYSTEM,
+    )
+    assert version.version == 2

@@ -20,6 +20,7 @@ from tests.datahub.access_support import (
     audit_actions,
     bearer,
     hub,
+    make_user,
 )
 
 __all__ = ["hub"]
@@ -140,7 +141,7 @@ def test_restricted_rows_without_a_grant_say_how_to_ask(
 # --- creating and changing datasets ---------------------------------------------------------
 
 
-def test_stewards_create_datasets_for_their_department(
+def test_stewards_and_staff_create_datasets_for_their_department(
     client: TestClient, db: Session, hub: Hub
 ) -> None:
     steward = bearer(db, hub.stewards["water"])
@@ -171,8 +172,13 @@ def test_stewards_create_datasets_for_their_department(
     staff = client.post(
         "/api/data", json={**body, "name": "pipes-3"}, headers=bearer(db, hub.people["water"])
     )
-    assert staff.status_code == 403
-    assert "steward role" in _error(staff)
+    assert staff.status_code == 201, staff.text
+    assert staff.json()["department"]["code"] == "WATER"
+    analyst = make_user(db, "analyst.water@example.org", ["analyst"], "WATER")
+    analyst_key = bearer(db, analyst)
+    refused = client.post("/api/data", json={**body, "name": "pipes-6"}, headers=analyst_key)
+    assert refused.status_code == 403
+    assert _error(refused) == "This needs the steward or staff role."
     admin = bearer(db, hub.people["admin"])
     for_cmb = client.post(
         "/api/data", json={**body, "name": "pipes-4", "department": "CMB"}, headers=admin
@@ -262,6 +268,13 @@ def test_schema_versions_and_breaking_changes(client: TestClient, db: Session, h
     assert migrated.status_code == 200
     versions = client.get("/api/data/hospitals/schema/versions").json()["versions"]
     assert [(v["version"], v["current"]) for v in versions] == [(1, False), (2, False), (3, True)]
+    assert {v["created_by"] for v in versions} == {""}  # who: for the managers only
+    managed = client.get("/api/data/hospitals/schema/versions", headers=steward).json()
+    assert managed["versions"][1]["created_by"] == "steward.cmb@example.org"
+    reader = client.get(
+        "/api/data/hospitals/schema/versions", headers=bearer(db, hub.people["water"])
+    ).json()
+    assert reader["versions"][1]["created_by"] == ""
     old = client.get("/api/data/hospitals/schema?version=1").json()
     assert old["current"] is False
     invalid = client.put(

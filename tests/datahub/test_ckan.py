@@ -4,6 +4,7 @@ organizations, groups, resources and the datastore — as anonymous and signed-i
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import pytest
@@ -253,6 +254,42 @@ def test_package_search_counts_facets(client: TestClient, catalog: Catalog) -> N
     assert with_tags["facets"] == {"license_id": {"CC-BY-4.0": 1}}
 
 
+def test_package_search_counts_facets_over_what_fq_leaves(
+    client: TestClient, catalog: Catalog
+) -> None:
+    fields = {"facet.field": ["organization", "groups", "tags", "res_format"]}
+    by_org = result(call(client, "package_search", fq="organization:cmb", **fields))
+    by_group = result(call(client, "package_search", fq="groups:envi", **fields))
+    paged = result(call(client, "package_search", sort="name asc", rows=1, start=1, **fields))
+
+    assert by_org["facets"]["organization"] == {"cmb": 1}  # as CKAN: only what matched
+    assert by_org["facets"]["groups"] == {"envi": 1, "heal": 1}
+    assert by_group["facets"]["groups"] == {"envi": 1, "heal": 1}  # not hospitals' heal
+    assert by_group["facets"]["res_format"]["GEOJSON"] == 1
+    assert by_group["facets"]["tags"] == {"air": 1, "pm25": 1}
+    assert [p["name"] for p in paged["results"]] == ["hospitals"]
+    assert paged["count"] == 2
+    assert paged["facets"]["tags"] == {"air": 1, "health": 1, "pm25": 1}  # every match
+
+
+def test_package_search_tags_ignore_case_and_need_every_tag(
+    client: TestClient, catalog: Catalog
+) -> None:
+    def names(fq: str) -> list[str]:
+        return [p["name"] for p in result(call(client, "package_search", fq=fq))["results"]]
+
+    assert names("tags:AIR") == ["air-quality"]
+    assert names('tags:"Pm25" tags:air') == ["air-quality"]
+    assert names("tags:(air OR health)") == []  # tags: every one, as the portal's keywords
+    found = result(
+        call(client, "package_search", fq="tags:Health", **{"facet.field": ["tags", "groups"]})
+    )
+    assert found["search_facets"]["tags"]["items"] == [
+        {"name": "health", "display_name": "health", "count": 1}
+    ]
+    assert found["facets"]["groups"] == {"heal": 1}
+
+
 @pytest.mark.parametrize(
     ("params", "field", "says"),
     [
@@ -344,10 +381,42 @@ def test_datastore_search_filters_sorts_and_pages_rows(
         {"id": "pm25", "type": "numeric"},
     ]
     assert [r["pm25"] for r in first["records"]] == [41.0, 35.5]
-    assert [r["_id"] for r in first["records"]] == [1, 2]
     assert first["total"] == 3
     assert "offset=2" in first["_links"]["next"]
     assert [r["station"] for r in second["records"]] == ["South"]
+
+
+def test_datastore_search_gives_each_row_its_stored_id_and_sorts_by_it(
+    client: TestClient, db: Session, catalog: Catalog
+) -> None:
+    resource = table_id(db, catalog.air)
+
+    def records(**params: Any) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = result(
+            call(client, "datastore_search", resource_id=resource, **params)
+        )["records"]
+        return found
+
+    stored = records()
+    ids = {(r["station"], r["measured_on"]): r["_id"] for r in stored}
+    by_pm25 = records(sort="pm25 desc", limit=2, offset=1)
+    second_page = records(limit=2, offset=2)
+
+    assert [r["_id"] for r in stored] == sorted(ids.values())  # the stored order
+    assert len(set(ids.values())) == 4
+    assert [r["_id"] for r in by_pm25] == [
+        ids[("North", "2024-05-02")],
+        ids[("North", "2024-05-01")],
+    ]  # an id stays with its row, whatever the sort and the page
+    assert second_page == stored[2:]
+    assert records(sort="_id asc") == records(sort="_id") == stored
+    assert records(sort="district desc, _id asc, pm25 desc") == records(sort="district desc")
+    refused = error(
+        call(client, "datastore_search", resource_id=resource, sort="_id desc"),
+        409,
+        "Validation Error",
+    )
+    assert "cannot sort by '_id desc'" in refused["sort"][0]
 
 
 def test_datastore_search_takes_q_list_filters_and_counts_an_api_call(
@@ -404,6 +473,7 @@ BAD_DATASTORE_PARAMS: list[tuple[dict[str, Any], str, str]] = [
     ({"filters": '["station"]'}, "filters", "JSON object"),
     ({"filters": '{"station": {"a": 1}}'}, "filters", "give a value or a list"),
     ({"sort": "pm25 upwards"}, "sort", "cannot read"),
+    ({"sort": "pm25 asc, _id desc"}, "sort", "cannot sort by '_id desc'"),
     ({"records_format": "csv"}, "records_format", "only 'objects'"),
 ]
 
@@ -463,5 +533,19 @@ def test_fq_reads_quoted_values_groups_and_plus_signs() -> None:
 
 def test_datastore_sort_becomes_the_rows_api_sort() -> None:
     assert ckan_params.datastore_sort("pm25 desc, station asc, _id") == "-pm25,station"
+    assert ckan_params.datastore_sort("_id asc, pm25 desc") is None  # ids are unique
+    with pytest.raises(CityOSError, match="_id desc"):
+        ckan_params.datastore_sort("_id desc")
     with pytest.raises(CityOSError):
         ckan_params.datastore_sort("pm25 sideways")
+
+
+def test_openapi_lists_each_ckan_action_operation_once(client: TestClient) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # FastAPI warns "Duplicate Operation ID"
+        spec = client.get("/openapi.json").json()
+    operations = spec["paths"]["/api/3/action/{action}"]
+    ids = [operation["operationId"] for operation in operations.values()]
+    assert sorted(operations) == ["get", "post"]
+    assert len(set(ids)) == 2
+    assert "/api/action/{action}" not in spec["paths"]

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityos.datahub import export
@@ -290,3 +291,24 @@ def test_the_etag_changes_with_the_data_the_question_and_the_reader(trees: Loade
 )
 def test_if_none_match_compares_etags(header: str | None, matches: bool) -> None:
     assert export.not_modified(header, '"abc"') is matches
+
+
+def test_a_download_stopped_early_leaves_the_connection_usable(db: Session) -> None:
+    schema = TableSchema(fields=(SCHEMA.field("name"), SCHEMA.field("count")))
+    given = [{"name": f"row {i} " + "x" * 100, "count": i} for i in range(3000)]
+    made = load(db, schema=schema, rows=given, dataset_id=9006, name="long")
+    query = parse_row_query(made.schema, [], max_limit=None, default_limit=None)
+    chunks = export.stream(
+        made.connect,
+        dataset=made.dataset,
+        schema=made.schema,
+        version=made.version,
+        query=query,
+        access=OWNER,
+        fmt="csv",
+        batch_size=100,
+    )
+    first = next(chunks)
+    assert first.startswith(b"name,count\n")
+    chunks.close()  # the client went away
+    assert db.execute(select(func.count()).select_from(made.table)).scalar_one() == 3000

@@ -12,7 +12,7 @@ from sqlalchemy import Table, func, inspect, select
 from sqlalchemy.orm import Session
 
 from cityos.audit.models import AuditEntry
-from cityos.datahub import ingest, physical, service, storage
+from cityos.datahub import ingest, keys, physical, service, storage
 from cityos.datahub.ingest import LoadOptions
 from cityos.datahub.models import Dataset, Load, LoadMode, LoadStatus, OnError, QuarantinedRow
 from cityos.datahub.tableschema import TableSchema
@@ -340,6 +340,69 @@ def test_a_failure_while_storing_leaves_nothing_written(
     assert db.scalar(select(func.count()).select_from(Load)) == 1
     db.refresh(stations)
     assert stations.row_count == 1
+
+
+def test_a_failed_first_load_leaves_no_new_table_behind(
+    db: Session, stations: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage.drop_table(db.connection(), table_of(db, stations))  # (setting a schema makes it)
+    db.commit()
+
+    def failing(connection: Any, table: Table, frames: Iterable[pl.DataFrame]) -> int:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(storage, "insert_frames", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        load(db, stations, csv_file(tmp_path, good_lines([1, 2])))
+    db.rollback()
+
+    assert not inspect(db.connection()).has_table(table_of(db, stations).name)
+
+
+def declared_indexes(db: Session, dataset: Dataset) -> set[tuple[tuple[str, ...], bool]]:
+    return {
+        (tuple(c.name for c in i.columns), bool(i.unique)) for i in table_of(db, dataset).indexes
+    }
+
+
+def stored_indexes(db: Session, dataset: Dataset) -> set[tuple[tuple[str, ...], bool]]:
+    found = inspect(db.connection()).get_indexes(table_of(db, dataset).name)
+    return {(tuple(str(c) for c in i["column_names"]), bool(i["unique"])) for i in found}
+
+
+def test_every_index_is_there_after_a_first_load_a_replace_and_an_append(
+    db: Session, stations: Dataset, tmp_path: Path
+) -> None:
+    assert declared_indexes(db, stations) == {(("f0",), True), (("f4",), False)}
+    for name, ids, mode in (
+        ("first.csv", [1, 2], LoadMode.APPEND),
+        ("again.csv", [3, 4], LoadMode.REPLACE),
+        ("more.csv", [5], LoadMode.APPEND),
+    ):
+        done = load(db, stations, csv_file(tmp_path, good_lines(ids), name), mode=mode)
+        assert done.status == LoadStatus.COMMITTED.value
+        db.commit()
+        assert stored_indexes(db, stations) == declared_indexes(db, stations)
+    assert stored(db, stations) == [3, 4, 5]
+
+
+def test_repeated_keys_missed_by_the_checks_still_store_nothing(
+    db: Session, stations: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(db, stations, csv_file(tmp_path, good_lines([1]), "first.csv"))
+    db.commit()
+    # pretend the whole-file checks found nothing: the unique index built after the rows
+    # of a replace is the last line of defence
+    monkeypatch.setattr(
+        keys, "check_keys", lambda scan, **_: pl.DataFrame(schema={"__row": pl.Int64})
+    )
+    path = csv_file(tmp_path, good_lines([7, 8, 7]), "again.csv")
+    with pytest.raises(Conflict, match="nothing was stored"):
+        load(db, stations, path, mode=LoadMode.REPLACE)
+    db.rollback()
+
+    assert stored(db, stations) == [1]
+    assert stored_indexes(db, stations) == declared_indexes(db, stations)
 
 
 def test_a_database_refusal_while_storing_is_a_conflict(

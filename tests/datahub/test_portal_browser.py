@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from tests import live_server as live
 from tests.datahub.conftest import MakeDataset
-from tests.datahub.portal_support import STATION_ROWS, STATIONS, create_mounted_app
+from tests.datahub.portal_support import STATION_ROWS, STATIONS
 from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, need_chromium
 
 pytestmark = pytest.mark.browser
@@ -32,7 +32,6 @@ def portal_server(
     database_url: str,
     engine: Engine,
     make_dataset: MakeDataset,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[str]:
     """An open dataset of 12 air stations (with a geopoint) served by uvicorn."""
     need_chromium()
@@ -45,7 +44,6 @@ def portal_server(
         themes=["ENVI"],
         frequency="daily",
     )
-    monkeypatch.setattr(live, "create_app", create_mounted_app)
     with live.live_server(database_url, engine) as url:
         yield url
 

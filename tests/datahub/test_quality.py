@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from cityos.auth.models import User
-from cityos.datahub import ingest, quality, service, sharing
+from cityos.datahub import access, ingest, quality, service, sharing
 from cityos.datahub.models import DailyUsage, Dataset, LoadStatus, OnError
 from cityos.db import utcnow
 from cityos.geo import service as geo_service
@@ -65,6 +65,70 @@ def test_quality_of_a_small_dataset(db: Session, make_dataset: MakeDataset, tmp_
     assert figures.rows_read == 2
     assert figures.rows_loaded == 1
     assert figures.rows == 3
+
+
+def _report_completeness(db: Session, dataset: Dataset, figures: dict[str, float] | None) -> None:
+    load = service.last_load(db, dataset=dataset)
+    assert load is not None
+    report = {key: value for key, value in load.report.items() if key != "completeness"}
+    if figures is not None:
+        report["completeness"] = figures
+    load.report = report
+    db.commit()
+
+
+def test_completeness_comes_from_the_report_of_the_last_load_that_stored_rows(
+    db: Session, make_dataset: MakeDataset, tmp_path: Path
+) -> None:
+    dataset = make_dataset(name="hospitals", descriptor=PLAIN_SCHEMA, rows=PLAIN_ROWS)
+    _report_completeness(db, dataset, {"id": 100.0, "name": 90.0, "beds": 20.0})
+    # a later rejected load stores nothing and does not change the figures
+    schema = service.current_schema(db, dataset=dataset)
+    assert schema is not None
+    path = write_csv(tmp_path / "bad.csv", [{"id": 9, "name": "X", "beds": "many"}], schema.names)
+    rejected = ingest.load_file(
+        db,
+        dataset=dataset,
+        schema=schema,
+        version=dataset.schema_version or 1,
+        path=path,
+        filename=path.name,
+        options=ingest.LoadOptions(),
+        actor=SYSTEM,
+        area_codes=geo_service.area_codes(db),
+    )
+    db.commit()
+    assert rejected.status == LoadStatus.REJECTED.value
+    figures = quality.dataset_quality(db, dataset=dataset, now=utcnow())
+    assert figures.field_completeness == {"id": 100.0, "name": 90.0, "beds": 20.0}
+    assert figures.completeness_pct == 70.0
+    assert figures.rows == 2
+    assert figures.last_load_status == "rejected"
+
+
+def test_completeness_is_counted_when_the_report_has_no_figures_for_every_field(
+    db: Session, make_dataset: MakeDataset
+) -> None:
+    dataset = make_dataset(name="hospitals", descriptor=PLAIN_SCHEMA, rows=PLAIN_ROWS)
+    counted = {"id": 100.0, "name": 100.0, "beds": 50.0}
+    for reported in (None, {"id": 1.0, "name": 1.0}, {"id": 1, "name": 1, "beds": "x"}):
+        _report_completeness(db, dataset, reported)
+        figures = quality.dataset_quality(db, dataset=dataset, now=utcnow())
+        assert figures.field_completeness == counted
+        assert figures.completeness_pct == 83.3
+
+
+def test_completeness_hides_fields_the_reader_may_not_see(
+    db: Session, make_dataset: MakeDataset
+) -> None:
+    dataset = make_dataset(name="hospitals", descriptor=PLAIN_SCHEMA, rows=PLAIN_ROWS)
+    schema = service.current_schema(db, dataset=dataset)
+    seen = access.ReadAccess(
+        True, "test", False, frozenset({"id"}), frozenset({"name"}), frozenset({"beds"})
+    )
+    figures = quality.dataset_quality(db, dataset=dataset, now=utcnow(), schema=schema, access=seen)
+    assert figures.field_completeness == {"id": 100.0, "name": 100.0}
+    assert figures.completeness_pct == 83.3
 
 
 def test_a_dataset_updated_later_than_its_frequency_is_stale(

@@ -484,3 +484,29 @@ def test_sensitive_fields_cannot_be_asked_for_filtered_or_sorted(
 
 def test_the_owner_may_filter_on_sensitive_fields(trees: Loaded) -> None:
     assert names(ask(trees, {"id_card": "110101199003071234"}, OWNER)) == ["Oak"]
+
+
+def test_frames_keep_quotes_newlines_and_empty_text_across_blocks(db: Session) -> None:
+    schema = TableSchema(fields=(SCHEMA.field("name"), SCHEMA.field("count")))
+    notes = ['say "hi"\nthen, "bye"', "", None, "plain", '"', "\n\n", "东城区, 第一"]
+    given = [{"name": notes[i % len(notes)], "count": i} for i in range(3000)]
+    made = load(db, schema=schema, rows=given, dataset_id=9005, name="texts")
+    got = frames(made, {}, access=OWNER, batch_size=100)
+    assert [f.height for f in got] == [100] * 30
+    joined = pl.concat(got)
+    assert joined["name"].to_list() == [row["name"] for row in given]
+    assert joined["count"].to_list() == list(range(3000))
+
+
+@pytest.mark.parametrize(
+    ("data", "end"),
+    [
+        (b"a,1\nb,2\nc,", 8),
+        (b'"x\ny",1\n"z\n', 8),
+        (b'"x\ny', 0),
+        (b'"a ""q""\n b",1\n', 15),
+        (b"", 0),
+    ],
+)
+def test_csv_blocks_are_cut_only_at_row_ends(data: bytes, end: int) -> None:
+    assert frames_module._row_end(bytearray(data)) == end

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from cityos.auth.models import User
 from cityos.datahub import physical, service
 from cityos.datahub.models import Access, Resource
-from cityos.errors import Conflict, NotFound, Unprocessable
+from cityos.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from tests.datahub.conftest import TEST_ACTOR, MakeDataset
 
 SCHEMA: dict[str, Any] = {
@@ -158,7 +158,7 @@ def test_search_matches_every_word_and_counts_facets(
 
 
 def test_search_refuses_an_unknown_sort(db: Session) -> None:
-    with pytest.raises(Unprocessable, match="sort"):
+    with pytest.raises(InvalidInput, match="sort"):
         service.search(db, user=None, sort="colour")
 
 

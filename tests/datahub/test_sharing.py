@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,6 +14,7 @@ from cityos.datahub.models import SharingRequest
 from cityos.db import utcnow
 from cityos.errors import Conflict, Forbidden, InvalidInput
 from cityos.notify.models import OutboxMessage
+from tests.conftest import login
 from tests.datahub.access_support import SYSTEM, Hub, audit_actions, hub
 
 __all__ = ["hub"]
@@ -55,6 +57,21 @@ def test_a_request_is_recorded_audited_and_sent_to_the_owners_stewards(
     assert mail == [
         ("steward.cmb@example.org", f"Data request #{request.id}: WATER asks for register")
     ]
+
+
+def test_the_request_mail_links_to_the_stewards_inbox(
+    db: Session, hub: Hub, client: TestClient
+) -> None:
+    request = _ask(db, hub)
+    body = db.scalars(select(OutboxMessage.body).order_by(OutboxMessage.id.desc())).first()
+    assert body is not None
+    assert f"Decide on /data/steward#incoming or POST /api/data-requests/{request.id}/decision" in (
+        body
+    )
+    login(client, hub.stewards["cmb"].email)
+    page = client.get("/data/steward")
+    assert page.status_code == 200
+    assert '<section id="incoming">' in page.text
 
 
 def test_approving_a_subset_grants_it_and_tells_the_requester(db: Session, hub: Hub) -> None:

@@ -144,7 +144,17 @@ def test_departments_not_involved_do_not_see_a_request(
     assert client.get("/api/data-requests").status_code == 401
 
 
-def test_data_elements_are_listed_and_stewards_add_them(
+HYDRANT = {
+    "code": "hydrant_code",
+    "name_zh": "消火栓编码",
+    "name_en": "Fire hydrant code",
+    "type": "string",
+    "constraints": {"pattern": "H[0-9]{3}"},
+    "example": "H001",
+}
+
+
+def test_data_elements_are_listed_and_admins_add_and_change_them(
     client: TestClient, db: Session, hub: Hub
 ) -> None:
     listed = client.get("/api/data-elements").json()["elements"]
@@ -153,36 +163,65 @@ def test_data_elements_are_listed_and_stewards_add_them(
     uscc = client.get("/api/data-elements/uscc").json()
     assert uscc["constraints"]["check"] == "uscc"
     assert uscc["builtin"] is True
-    element = {
-        "code": "hydrant_code",
-        "name_zh": "消火栓编码",
-        "name_en": "Fire hydrant code",
-        "type": "string",
-        "constraints": {"pattern": "H[0-9]{3}"},
-        "example": "H001",
-    }
-    steward = bearer(db, hub.stewards["water"])
-    created = client.post("/api/data-elements", json=element, headers=steward)
+    admin = bearer(db, hub.people["admin"])
+    created = client.post("/api/data-elements", json=HYDRANT, headers=admin)
     assert created.status_code == 201, created.text
     assert created.json()["code"] == "hydrant_code"
     changed = client.put(
         "/api/data-elements/hydrant_code",
         json={"definition_en": "The code on the hydrant"},
-        headers=steward,
+        headers=admin,
     )
     assert changed.status_code == 200
     assert changed.json()["definition_en"] == "The code on the hydrant"
-    staff = client.post(
-        "/api/data-elements",
-        json={**element, "code": "other"},
-        headers=bearer(db, hub.people["cmb"]),
-    )
-    assert staff.status_code == 403
     bad = client.post(
-        "/api/data-elements", json={**element, "code": "x2", "type": "colour"}, headers=steward
+        "/api/data-elements", json={**HYDRANT, "code": "x2", "type": "colour"}, headers=admin
     )
     assert bad.status_code == 422
     assert client.get("/api/data-elements/nope").status_code == 404
+
+
+def test_only_admins_create_or_change_data_elements(
+    client: TestClient, db: Session, hub: Hub
+) -> None:
+    for who in (bearer(db, hub.stewards["water"]), bearer(db, hub.people["cmb"])):
+        created = client.post("/api/data-elements", json=HYDRANT, headers=who)
+        assert created.status_code == 403
+        assert _error(created) == "This needs the admin role."
+        changed = client.put(
+            "/api/data-elements/address", json={"name_en": "Anywhere"}, headers=who
+        )
+        assert changed.status_code == 403
+    assert client.post("/api/data-elements", json=HYDRANT).status_code == 401
+    assert client.get("/api/data-elements/address").json()["name_en"] != "Anywhere"
+
+
+def test_even_admins_may_not_lower_a_builtin_elements_protection(
+    client: TestClient, db: Session, hub: Hub
+) -> None:
+    admin = bearer(db, hub.people["admin"])
+    lowered = client.put(
+        "/api/data-elements/person_name", json={"sensitivity": "public"}, headers=admin
+    )
+    assert lowered.status_code == 409
+    message = _error(lowered)
+    assert "person_name is a built-in element" in message
+    assert "can't be lowered from 'sensitive' to 'public'" in message
+    assert "create a new element" in message
+    unmasked = client.put("/api/data-elements/person_name", json={"mask": "partial"}, headers=admin)
+    assert unmasked.status_code == 409
+    assert "can't become masked" in _error(unmasked)
+    assert client.get("/api/data-elements/person_name").json()["sensitivity"] == "sensitive"
+    # raising it, or other changes, are fine
+    raised = client.put(
+        "/api/data-elements/address", json={"sensitivity": "internal"}, headers=admin
+    )
+    assert raised.status_code == 200, raised.text
+    assert raised.json()["sensitivity"] == "internal"
+    renamed = client.put(
+        "/api/data-elements/person_name", json={"name_en": "Full name"}, headers=admin
+    )
+    assert renamed.status_code == 200, renamed.text
 
 
 def test_quality_and_metrics_endpoints(client: TestClient, db: Session, hub: Hub) -> None:
@@ -203,3 +242,19 @@ def test_quality_and_metrics_endpoints(client: TestClient, db: Session, hub: Hub
     assert one["departments"][0]["published"] == 0
     unknown = client.get("/api/data-metrics?department=NOPE", headers=water)
     assert unknown.status_code == 404
+
+
+def test_quality_per_field_leaves_out_fields_hidden_from_the_caller(
+    client: TestClient, db: Session, hub: Hub
+) -> None:
+    anonymous = client.get("/api/data/open-register/quality").json()
+    assert set(anonymous["field_completeness"]) == {"id", "district", "mobile"}  # masked shown
+    owner = client.get(
+        "/api/data/open-register/quality", headers=bearer(db, hub.people["cmb"])
+    ).json()
+    assert set(owner["field_completeness"]) == {"id", "district", "mobile", "owner_name"}
+    assert anonymous["completeness_pct"] == owner["completeness_pct"]
+    refused = client.get(
+        "/api/data/register/quality", headers=bearer(db, hub.people["water"])
+    ).json()
+    assert refused["field_completeness"] == {}

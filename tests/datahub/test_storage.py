@@ -8,9 +8,11 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 from sqlalchemy import Table, inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityos.datahub import physical, storage
+from cityos.datahub.models import LoadMode
 from cityos.datahub.tableschema import TableSchema, from_resolved
 from cityos.datahub.validate import physical_dtypes
 
@@ -191,3 +193,92 @@ def test_create_and_drop_table_are_idempotent(db: Session) -> None:
     storage.drop_table(db.connection(), table)
     storage.drop_table(db.connection(), table)
     assert not inspect(db.connection()).has_table(table.name)
+
+
+def indexes(db: Session, table: Table) -> set[tuple[tuple[str, ...], bool]]:
+    found = inspect(db.connection()).get_indexes(table.name)
+    return {(tuple(str(c) for c in i["column_names"]), bool(i["unique"])) for i in found}
+
+
+DECLARED = {(("f0",), True), (("f7_lon", "f7_lat"), False)}
+
+
+def test_a_table_created_and_rolled_back_is_gone(db: Session) -> None:
+    table = physical.table_for(SCHEMA, dataset_id=999, version=1)
+    db.commit()  # nothing open: the CREATE TABLE must open the transaction itself
+    assert storage.create_table(db.connection(), table) is True
+    assert storage.create_table(db.connection(), table) is False
+    db.rollback()
+    assert not inspect(db.connection()).has_table(table.name)
+
+
+def test_a_load_into_a_new_table_builds_the_indexes_after_the_rows(db: Session) -> None:
+    table = physical.table_for(SCHEMA, dataset_id=999, version=1)
+    frames = [frame_of([row(1), row(2)]), frame_of([row(3)])]
+
+    written = storage.store(db.connection(), table, SCHEMA, frames, mode=LoadMode.APPEND)
+
+    assert written == 3
+    assert [r[1] for r in rows_of(db, table)] == [1, 2, 3]
+    assert indexes(db, table) == DECLARED
+    db.commit()
+    assert indexes(db, table) == DECLARED
+
+
+def test_replace_empties_the_table_and_builds_its_indexes_again(db: Session) -> None:
+    table = make_table(db)
+    storage.insert_frames(db.connection(), table, [frame_of([row(1), row(2)])])
+    db.commit()
+
+    storage.store(
+        db.connection(), table, SCHEMA, [frame_of([row(2), row(5)])], mode=LoadMode.REPLACE
+    )
+
+    assert [r[1] for r in rows_of(db, table)] == [2, 5]
+    assert indexes(db, table) == DECLARED
+
+
+@pytest.mark.parametrize("mode", [LoadMode.APPEND, LoadMode.UPSERT])
+def test_append_and_upsert_into_a_table_with_rows_keep_its_indexes(
+    db: Session, mode: LoadMode
+) -> None:
+    table = make_table(db)
+    storage.insert_frames(db.connection(), table, [frame_of([row(1)])])
+
+    storage.store(db.connection(), table, SCHEMA, [frame_of([row(2)])], mode=mode)
+    if mode is LoadMode.UPSERT:
+        storage.store(db.connection(), table, SCHEMA, [frame_of([row(2, f1="new")])], mode=mode)
+
+    assert [r[1:3] for r in rows_of(db, table)] == [
+        (1, "label 1"),
+        (2, "new" if mode is LoadMode.UPSERT else "label 2"),
+    ]
+    assert indexes(db, table) == DECLARED
+
+
+def test_upsert_into_an_empty_table_inserts(db: Session) -> None:
+    table = make_table(db)
+    storage.store(
+        db.connection(), table, SCHEMA, [frame_of([row(1), row(2)])], mode=LoadMode.UPSERT
+    )
+    assert [r[1] for r in rows_of(db, table)] == [1, 2]
+    assert indexes(db, table) == DECLARED
+
+
+def test_repeated_keys_that_reach_an_empty_table_fail_on_its_unique_index(db: Session) -> None:
+    stays = make_table(db)
+    storage.insert_frames(db.connection(), stays, [frame_of([row(1)])])
+    db.commit()
+    fresh = physical.table_for(SCHEMA, dataset_id=998, version=1)
+    frames = [frame_of([row(1), row(2), row(1)])]
+
+    with pytest.raises(IntegrityError):
+        storage.store(db.connection(), fresh, SCHEMA, frames, mode=LoadMode.APPEND)
+    db.rollback()
+    assert not inspect(db.connection()).has_table(fresh.name)
+
+    with pytest.raises(IntegrityError):
+        storage.store(db.connection(), stays, SCHEMA, frames, mode=LoadMode.REPLACE)
+    db.rollback()
+    assert [r[1] for r in rows_of(db, stays)] == [1]
+    assert indexes(db, stays) == DECLARED

@@ -153,6 +153,34 @@ def test_a_datetime_without_offset_is_read_as_utc() -> None:
     ]
 
 
+def test_every_iso_form_of_a_datetime_reads_as_the_same_moment_in_utc() -> None:
+    # the usual exact forms take a fast path, the others the normalising one: same answer
+    forms = [
+        "2024-05-01T16:30:00+08:00",
+        "2024-05-01T16:30:00+0800",
+        "2024-05-01T08:30:00Z",
+        "2024-05-01T08:30:00",
+        "2024-05-01 08:30:00",
+        "2024-05-01T16:30+08:00",
+        "2024-05-01 08:30Z",
+        "2024-05-01T08:30:00.000z",
+        "2024-05-01 03:30:00-05:00",
+    ]
+    bad = ["2024-05-01T08:30:00+8:00", "2024-5-1 08:30:00", "2024-05-01 08:30:00 CST"]
+    schema = schema_of({"name": "at", "type": "datetime"})
+    result, groups = run(schema, {"at": [*forms, *bad]})
+
+    moment = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
+    assert result.typed["f0"].to_list() == [moment] * len(forms) + [None] * len(bad)
+    assert [e["value"] for e in groups[("type-error", "at")].examples] == bad
+
+
+def test_a_date_in_any_format_reads_the_iso_form_first_and_the_others_after() -> None:
+    schema = schema_of({"name": "day", "type": "date", "format": "any"})
+    result, _ = run(schema, {"day": ["2024-05-01", "2024/05/01", "2024.05.01", "2024年05月01日"]})
+    assert result.typed["f0"].to_list() == [date(2024, 5, 1)] * 4
+
+
 def test_missing_values_of_the_schema_count_as_empty() -> None:
     schema = schema_of(
         {"name": "n", "type": "integer", "constraints": {"required": True}},

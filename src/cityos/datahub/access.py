@@ -7,18 +7,21 @@ Rules (see docs and the issue):
   signed-in user, ``restricted`` ones only by owners and departments with an active grant
   (an approved request that has not expired and was not revoked);
 - sensitive fields (``Field.sensitive``) are hidden from non-owners — or shown masked when
-  ``Field.mask == "partial"`` — unless the active grant of the reader's department lists the
-  field (a grant without a field list covers every field);
-- a grant with a field list on a ``restricted`` dataset shows only those fields.
+  ``Field.mask == "partial"`` — unless an active grant of the reader's department lists the
+  field (a grant without a field list covers every field); all active grants add up;
+- grants with field lists on a ``restricted`` dataset show only the fields they list.
+
+What a *department* may read (:func:`department_access`) also guards foreign keys: a
+dataset may only reference fields its department can read.
 
 The sharing requests themselves live in :mod:`cityos.datahub.sharing`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,13 +86,19 @@ def how_to_ask(dataset: Dataset, *, fields: Iterable[str] = ()) -> str:
     )
 
 
-def active_grant(
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (a naive one is taken to be UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def active_grants(
     db_session: Session, *, dataset: Dataset, department_id: int | None, now: datetime | None = None
-) -> SharingRequest | None:
-    """The department's approved, unexpired, unrevoked request for ``dataset`` (the newest)."""
+) -> list[SharingRequest]:
+    """The department's approved, unexpired, unrevoked requests for ``dataset``, newest
+    first."""
     if department_id is None:
-        return None
-    moment = now or utcnow()
+        return []
+    moment = as_utc(now or utcnow())
     grants = db_session.scalars(
         select(SharingRequest)
         .where(
@@ -99,10 +108,15 @@ def active_grant(
         )
         .order_by(SharingRequest.decided_at.desc(), SharingRequest.id.desc())
     ).all()
-    for grant in grants:
-        if grant.expires_at is None or grant.expires_at > moment:
-            return grant
-    return None
+    return [grant for grant in grants if grant.expires_at is None or grant.expires_at > moment]
+
+
+def active_grant(
+    db_session: Session, *, dataset: Dataset, department_id: int | None, now: datetime | None = None
+) -> SharingRequest | None:
+    """The newest of :func:`active_grants` (None: the department has no grant)."""
+    grants = active_grants(db_session, dataset=dataset, department_id=department_id, now=now)
+    return grants[0] if grants else None
 
 
 def _last_grant(
@@ -123,64 +137,63 @@ def _last_grant(
     ).first()
 
 
-def _refusal(db_session: Session, *, dataset: Dataset, user: User | None, now: datetime) -> str:
+def _refusal(
+    db_session: Session, *, dataset: Dataset, department_id: int | None, signed_in: bool
+) -> str:
     title = title_of(dataset)
-    if user is None:
+    if not signed_in:
         kind = "shared with signed-in users" if dataset.access == Access.SHARED else "restricted"
         return f"{title} is {kind}: sign in (or send 'Authorization: Bearer <API key>') to read it."
     message = f"{title} is restricted to {department_label(dataset)}."
-    previous = _last_grant(db_session, dataset=dataset, department_id=user.department_id)
+    previous = _last_grant(db_session, dataset=dataset, department_id=department_id)
     if previous is not None and previous.status == RequestStatus.REVOKED.value:
         message += " Your department's access was revoked."
     elif previous is not None and previous.expires_at is not None:
         message += f" Your department's access expired on {previous.expires_at:%Y-%m-%d}."
-    if user.department_id is None:
+    if department_id is None:
         return message + " Only departments can be granted access; ask an admin to set yours."
     return f"{message} {how_to_ask(dataset)}"
 
 
-def read_access(
-    db_session: Session,
-    *,
+def _everything(schema: TableSchema | None, reason: str) -> ReadAccess:
+    names = frozenset(schema.names) if schema is not None else frozenset()
+    return ReadAccess(True, reason, True, names, frozenset(), frozenset())
+
+
+def _refused(schema: TableSchema | None, reason: str) -> ReadAccess:
+    names = frozenset(schema.names) if schema is not None else frozenset()
+    return ReadAccess(False, reason, False, frozenset(), frozenset(), names)
+
+
+def _grant_reason(grants: Sequence[SharingRequest]) -> str:
+    numbers = ", ".join(f"#{grant.id}" for grant in grants)
+    return f"request{'s' if len(grants) > 1 else ''} {numbers}"
+
+
+def _with_fields(
     dataset: Dataset,
     schema: TableSchema | None,
-    user: User | None,
-    now: datetime | None = None,
+    *,
+    grants: Sequence[SharingRequest],
+    reason: str,
 ) -> ReadAccess:
-    """What ``user`` (None: anonymous) may read of ``dataset`` under ``schema``."""
-    moment = now or utcnow()
+    """A reader who is not an owner: sensitive fields hidden or masked unless a grant lists
+    them; on a restricted dataset, grants that all list fields show only those."""
     names = frozenset(schema.names) if schema is not None else frozenset()
-    if is_owner(dataset, user):
-        reason = "admin" if is_admin(user) else "publishing department"
-        return ReadAccess(True, reason, True, names, frozenset(), frozenset())
-    grant = (
-        active_grant(db_session, dataset=dataset, department_id=user.department_id, now=moment)
-        if user is not None
-        else None
-    )
-    if dataset.access == Access.OPEN.value:
-        reason = "open data"
-    elif dataset.access == Access.SHARED.value and user is not None:
-        reason = "shared with signed-in users"
-    elif grant is not None:
-        reason = f"granted by request #{grant.id}"
+    every_field = any(grant.granted_fields is None for grant in grants)
+    if every_field:
+        granted = names
     else:
-        refusal = _refusal(db_session, dataset=dataset, user=user, now=moment)
-        return ReadAccess(False, refusal, False, frozenset(), frozenset(), names)
-    if grant is not None and not reason.startswith("granted"):
-        reason = f"{reason}; sensitive fields granted by request #{grant.id}"
-    granted = _granted_fields(grant, names)
-    restricted_subset = (
-        dataset.access == Access.RESTRICTED.value
-        and grant is not None
-        and grant.granted_fields is not None
-    )
+        granted = frozenset(
+            name for grant in grants for name in grant.granted_fields or () if name in names
+        )
+    subset = dataset.access == Access.RESTRICTED.value and bool(grants) and not every_field
     visible: set[str] = set()
     masked: set[str] = set()
     hidden: set[str] = set()
     for data_field in schema.fields if schema is not None else ():
         name = data_field.name
-        if restricted_subset and name not in granted:
+        if subset and name not in granted:
             hidden.add(name)
         elif not data_field.sensitive or name in granted:
             visible.add(name)
@@ -191,12 +204,62 @@ def read_access(
     return ReadAccess(True, reason, False, frozenset(visible), frozenset(masked), frozenset(hidden))
 
 
-def _granted_fields(grant: SharingRequest | None, names: frozenset[str]) -> frozenset[str]:
-    if grant is None:
-        return frozenset()
-    if grant.granted_fields is None:
-        return names
-    return frozenset(grant.granted_fields) & names
+def department_access(
+    db_session: Session,
+    *,
+    dataset: Dataset,
+    schema: TableSchema | None,
+    department_id: int | None,
+    now: datetime | None = None,
+) -> ReadAccess:
+    """What a department's signed-in users may read of ``dataset`` under ``schema``.
+
+    The publishing department reads everything; open and shared datasets are readable with
+    sensitive fields masked or hidden unless an active grant lists them; restricted ones only
+    with an active grant. Every active grant counts (a grant without a field list covers
+    every field).
+    """
+    if department_id is not None and department_id == dataset.department_id:
+        return _everything(schema, "publishing department")
+    grants = active_grants(db_session, dataset=dataset, department_id=department_id, now=now)
+    if dataset.access == Access.OPEN.value:
+        reason = "open data"
+    elif dataset.access == Access.SHARED.value:
+        reason = "shared with signed-in users"
+    elif grants:
+        return _with_fields(
+            dataset, schema, grants=grants, reason=f"granted by {_grant_reason(grants)}"
+        )
+    else:
+        refusal = _refusal(db_session, dataset=dataset, department_id=department_id, signed_in=True)
+        return _refused(schema, refusal)
+    if grants:
+        reason = f"{reason}; sensitive fields granted by {_grant_reason(grants)}"
+    return _with_fields(dataset, schema, grants=grants, reason=reason)
+
+
+def read_access(
+    db_session: Session,
+    *,
+    dataset: Dataset,
+    schema: TableSchema | None,
+    user: User | None,
+    now: datetime | None = None,
+) -> ReadAccess:
+    """What ``user`` (None: anonymous) may read of ``dataset`` under ``schema``: admins
+    everything, anonymous visitors open datasets (sensitive fields masked or hidden), anyone
+    else what their department may read (:func:`department_access`)."""
+    if is_admin(user):
+        return _everything(schema, "admin")
+    if user is None:
+        if dataset.access == Access.OPEN.value:
+            return _with_fields(dataset, schema, grants=(), reason="open data")
+        return _refused(
+            schema, _refusal(db_session, dataset=dataset, department_id=None, signed_in=False)
+        )
+    return department_access(
+        db_session, dataset=dataset, schema=schema, department_id=user.department_id, now=now
+    )
 
 
 def require_read(

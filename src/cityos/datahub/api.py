@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 
 from cityos.auth.models import Role, User
 from cityos.config import Settings
@@ -30,7 +29,8 @@ from cityos.datahub.api_schemas import (
     resource_dict,
     schema_version_dict,
 )
-from cityos.datahub.models import Dataset, Load, LoadMode, LoadStatus, OnError, QuarantinedRow
+from cityos.datahub.models import Dataset, LoadMode, LoadStatus, OnError
+from cityos.datahub.upload_limit import UploadLimit as UploadLimit  # mounted by the app
 from cityos.datahub.uploads import read_limited, saved_upload, too_large
 from cityos.deps import ActorDep, CurrentUser, OptionalUser, SessionDep, SettingsDep, require_role
 from cityos.errors import Forbidden, InvalidInput, NotFound, Unprocessable
@@ -38,7 +38,8 @@ from cityos.geo import service as geo_service
 
 router = APIRouter(tags=["data hub"])
 router.include_router(api_sharing.router)
-Steward = Annotated[User, Depends(require_role(Role.STEWARD), scope="function")]
+# Who may create datasets: stewards and staff (of their own department), and admins.
+StewardOrStaff = Annotated[User, Depends(require_role(Role.STEWARD, Role.STAFF), scope="function")]
 MAX_PAGE = 100
 MAX_QUARANTINE = 1000
 INFER_ROWS = 10_000
@@ -60,13 +61,6 @@ def _managed_dataset(db: SessionDep, name: str, user: User) -> Dataset:
     dataset = service.get_dataset(db, name=name)
     access.require_manage(dataset, user)
     return dataset
-
-
-def _too_big_request(request: Request, name: str, limit_mb: float) -> None:
-    """Refuse from Content-Length when the whole request is far over the limit."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit_mb * 1024 * 1024 + 64 * 1024:
-        raise too_large(name, limit_mb)
 
 
 # --- the catalogue ------------------------------------------------------------------------
@@ -138,11 +132,11 @@ def search_datasets(
     }
 
 
-@router.post("/api/data", status_code=201, summary="Create a dataset (stewards, admins)")
+@router.post("/api/data", status_code=201, summary="Create a dataset (stewards, staff, admins)")
 def create_dataset(
-    db: SessionDep, actor: ActorDep, user: Steward, body: DatasetIn
+    db: SessionDep, actor: ActorDep, user: StewardOrStaff, body: DatasetIn
 ) -> dict[str, Any]:
-    """The department is the steward's own; an admin names one with ``department``."""
+    """The department is the creator's own; an admin names one with ``department``."""
     if body.department and not access.is_admin(user):
         own = user.department.code if user.department else None
         if body.department != own:
@@ -245,9 +239,16 @@ def put_schema(
 
 @router.get("/api/data/{name}/schema/versions", summary="Every schema version, oldest first")
 def schema_versions(db: SessionDep, user: OptionalUser, name: str) -> dict[str, Any]:
+    """Who made a version is shown to the dataset's managers only."""
     dataset = _visible_dataset(db, name, user)
+    manager = access.can_manage(dataset, user)
     rows = service.schema_versions(db, dataset=dataset)
-    return {"versions": [schema_version_dict(r, current=dataset.schema_version) for r in rows]}
+    return {
+        "versions": [
+            schema_version_dict(r, current=dataset.schema_version, with_author=manager)
+            for r in rows
+        ]
+    }
 
 
 # --- loads --------------------------------------------------------------------------------
@@ -263,7 +264,6 @@ def _choice(value: str, enum: type[LoadMode] | type[OnError], key: str) -> str:
 
 @router.post("/api/data/{name}/loads", status_code=201, summary="Upload a file into a dataset")
 def create_load(
-    request: Request,
     db: SessionDep,
     settings: SettingsDep,
     actor: ActorDep,
@@ -284,7 +284,6 @@ def create_load(
     dataset = _managed_dataset(db, name, user)
     filename = readers.safe_filename(file.filename or "upload")
     limit_mb = upload_limit_mb(settings)
-    _too_big_request(request, filename, limit_mb)
     if file.size is not None and file.size > limit_mb * 1024 * 1024:
         raise too_large(filename, limit_mb)
     schema = service.current_schema(db, dataset=dataset)
@@ -321,25 +320,6 @@ def create_load(
     return body
 
 
-def _loads(db: SessionDep, dataset: Dataset) -> list[Load]:
-    return list(
-        db.scalars(
-            select(Load)
-            .where(Load.dataset_id == dataset.id)
-            .order_by(Load.started_at.desc(), Load.id.desc())
-        )
-    )
-
-
-def _get_load(db: SessionDep, dataset: Dataset, load_id: int) -> Load:
-    load = db.get(Load, load_id)
-    if load is None or load.dataset_id != dataset.id:
-        raise NotFound(
-            f"{dataset.name} has no load {load_id}; see GET /api/data/{dataset.name}/loads."
-        )
-    return load
-
-
 def _public_report(report: dict[str, Any]) -> dict[str, Any]:
     """A report without example values (they may be sensitive) for readers who don't manage
     the dataset."""
@@ -356,7 +336,7 @@ def list_loads(db: SessionDep, user: OptionalUser, name: str) -> dict[str, Any]:
     """Who loaded is shown to the dataset's managers only."""
     dataset = _visible_dataset(db, name, user)
     manager = access.can_manage(dataset, user)
-    loads = [load_dict(load, with_report=False) for load in _loads(db, dataset)]
+    loads = [load_dict(load, with_report=False) for load in service.list_loads(db, dataset=dataset)]
     return {"loads": loads if manager else [_anonymised(load) for load in loads]}
 
 
@@ -369,7 +349,7 @@ def get_load(db: SessionDep, user: OptionalUser, name: str, load_id: int) -> dic
     """Example values of the report, and who loaded, are shown to the dataset's managers
     only."""
     dataset = _visible_dataset(db, name, user)
-    body = load_dict(_get_load(db, dataset, load_id))
+    body = load_dict(service.get_load(db, dataset=dataset, load_id=load_id))
     if not access.can_manage(dataset, user):
         body = _anonymised({**body, "report": _public_report(body["report"] or {})})
     return body
@@ -387,16 +367,8 @@ def get_quarantine(
     limit: Annotated[int, Query(ge=1, le=MAX_QUARANTINE)] = 100,
 ) -> dict[str, Any]:
     dataset = _managed_dataset(db, name, user)
-    load = _get_load(db, dataset, load_id)
-    where = QuarantinedRow.load_id == load.id
-    total = db.scalar(select(func.count()).select_from(QuarantinedRow).where(where)) or 0
-    rows = db.scalars(
-        select(QuarantinedRow)
-        .where(where)
-        .order_by(QuarantinedRow.row_number)
-        .offset(offset)
-        .limit(limit)
-    )
+    load = service.get_load(db, dataset=dataset, load_id=load_id)
+    rows, total = service.quarantined_rows(db, load=load, offset=offset, limit=limit)
     return {"load": load.id, "total": total, "rows": [quarantined_dict(r) for r in rows]}
 
 
@@ -405,7 +377,6 @@ def get_quarantine(
 
 @router.post("/api/data/infer", summary="Suggest a Table Schema for a file")
 def infer_schema(
-    request: Request,
     db: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
@@ -419,7 +390,6 @@ def infer_schema(
     and sends it to ``PUT /api/data/{name}/schema``."""
     filename = readers.safe_filename(file.filename or "upload")
     limit_mb = upload_limit_mb(settings)
-    _too_big_request(request, filename, limit_mb)
     with saved_upload(
         file.file, name=filename, limit_mb=limit_mb, suffix=Path(filename).suffix
     ) as path:
@@ -448,7 +418,6 @@ def attachment(filename: str) -> str:
 
 @router.post("/api/data/{name}/resources", status_code=201, summary="Attach a file")
 def attach_resource(
-    request: Request,
     db: SessionDep,
     settings: SettingsDep,
     actor: ActorDep,
@@ -459,7 +428,6 @@ def attach_resource(
 ) -> dict[str, Any]:
     dataset = _managed_dataset(db, name, user)
     filename = readers.safe_filename(file.filename or "file")
-    _too_big_request(request, filename, settings.max_upload_mb)
     content = read_limited(file.file, name=filename, limit_mb=settings.max_upload_mb)
     resource = service.attach_file(
         db,

@@ -178,12 +178,15 @@ def dataset_summary(
     }
 
 
-def schema_version_dict(row: SchemaVersion, *, current: int | None = None) -> dict[str, Any]:
+def schema_version_dict(
+    row: SchemaVersion, *, current: int | None = None, with_author: bool = True
+) -> dict[str, Any]:
+    """A schema version; ``with_author=False`` blanks who made it (for non-managers)."""
     return {
         "version": row.version,
         "current": row.version == current,
         "note": row.note,
-        "created_by": row.created_by,
+        "created_by": row.created_by if with_author else "",
         "created_at": _iso(row.created_at),
         "fields": [f.get("name") for f in row.descriptor.get("fields", [])],
     }

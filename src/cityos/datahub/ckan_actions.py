@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cityos.auth import service as auth_service
 from cityos.auth.models import User
-from cityos.datahub import ckan, service, vocab
+from cityos.datahub import ckan, physical, service, vocab
 from cityos.datahub.access import require_metadata, require_read
 from cityos.datahub.ckan_params import (
     DATASTORE_LIMIT_MAX,
@@ -40,6 +39,7 @@ from cityos.datahub.ckan_params import (
     parse_search,
 )
 from cityos.datahub.models import Access, Dataset, Resource, ResourceKind
+from cityos.datahub.tableschema import TableSchema
 from cityos.errors import NotFound
 
 T = TypeVar("T")
@@ -64,23 +64,8 @@ def _resolver(call: Call) -> Resolver:
     return Resolver(d.code for d in auth_service.list_departments(call.db_session))
 
 
-def _resources_of(db_session: Session, datasets: Sequence[Dataset]) -> dict[int, list[Resource]]:
-    """Every dataset's resources (the table first), in one query."""
-    found: dict[int, list[Resource]] = {d.id: [] for d in datasets}
-    if not found:
-        return found
-    rows = db_session.scalars(
-        select(Resource)
-        .where(Resource.dataset_id.in_(found))
-        .order_by(Resource.kind.desc(), Resource.id)
-    )
-    for resource in rows:
-        found[resource.dataset_id].append(resource)
-    return found
-
-
 def _packages(call: Call, datasets: Sequence[Dataset]) -> list[dict[str, Any]]:
-    resources = _resources_of(call.db_session, datasets)
+    resources = service.resources_of(call.db_session, datasets)
     return [ckan.package_dict(call.base_url, d, resources[d.id]) for d in datasets]
 
 
@@ -151,44 +136,30 @@ def package_show(call: Call, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def package_search(call: Call, params: Mapping[str, Any]) -> dict[str, Any]:
     search = parse_search(params, resolve=_resolver(call))
-    filters = dict(search.filters)
-    tags = filters.pop("keyword", None)
+    filters = dict(search.filters)  # tags are the hub's keyword filter (every one, any case)
     private = as_bool(params, "include_private", default=False)
     if not private:  # CKAN lists private datasets on request only
         filters["access"] = [a for a in filters.get("access", [OPEN]) if a == OPEN]
-    if search.nothing or filters.get("access") == []:
-        datasets: list[Dataset] = []
-        total = 0
-        facets: dict[str, list[tuple[str, str, int]]] = {}
-    elif tags:
-        datasets, facets = _search_with_tags(call, search, filters, tags)
-        total = len(datasets)
-        datasets = datasets[search.offset : search.offset + search.limit]
-    else:
+    datasets: list[Dataset] = []
+    total = 0
+    search_facets: dict[str, Any] = {}
+    if not search.nothing and filters.get("access") != []:
+        counting = bool(search.facet_fields)
         result = service.search(
             call.db_session,
             user=call.user,
             q=search.q,
             filters=filters,
             sort=search.sort,
-            offset=search.offset,
-            limit=search.limit,
+            offset=0 if counting else search.offset,
+            limit=EVERYTHING if counting else search.limit,
         )
         datasets, total = result.datasets, result.total
-        facets = {
-            name: [(v.value, v.label_en or v.value, v.count) for v in values]
-            for name, values in result.facets.items()
-        }
-    if not private:
-        facets["access"] = [item for item in facets.get("access", []) if item[0] == OPEN]
-    search_facets: dict[str, Any] = {}
+        if counting:  # CKAN counts facets over every match (after fq), then pages
+            search_facets = _search_facets(call, search, result)
+            datasets = datasets[search.offset : search.offset + search.limit]
     for ckan_field in search.facet_fields:
-        values = facets.get(FACET_FIELDS[ckan_field], [])
-        items = ckan.facet_items(
-            (_ckan_name(ckan_field, value), label, count) for value, label, count in values
-        )
-        items = ckan.limit_facets(items, limit=search.facet_limit, mincount=search.facet_mincount)
-        search_facets[ckan_field] = {"title": ckan_field, "items": items}
+        search_facets.setdefault(ckan_field, {"title": ckan_field, "items": []})
     return {
         "count": total,
         "sort": search.sort_text,
@@ -201,45 +172,57 @@ def package_search(call: Call, params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _ckan_name(ckan_field: str, value: str) -> str:
-    return value.lower() if ckan_field in {"organization", "groups"} else value
+def _search_facets(
+    call: Call, search: Search, result: service.SearchResult
+) -> dict[str, dict[str, Any]]:
+    """CKAN's ``search_facets``: the asked fields counted over every matching dataset.
 
-
-def _search_with_tags(
-    call: Call, search: Search, filters: dict[str, list[str]], tags: list[str]
-) -> tuple[list[Dataset], dict[str, list[tuple[str, str, int]]]]:
-    """A search that also asks for keywords (every one of them), with its facet counts."""
-    result = service.search(
-        call.db_session,
-        user=call.user,
-        q=search.q,
-        filters=filters,
-        sort=search.sort,
-        limit=EVERYTHING,
-    )
-    wanted = {tag.lower() for tag in tags}
-    datasets = [d for d in result.datasets if wanted <= {keyword.lower() for keyword in d.keywords}]
+    (The hub's own facets count each facet without its own filter, as the portal shows
+    them; CKAN's count what the filter query leaves.)
+    """
     labels = {
         (name, v.value): v.label_en or v.value
         for name, values in result.facets.items()
         for v in values
     }
-    counts: dict[str, Counter[str]] = {name: Counter() for name in FACET_FIELDS.values()}
-    schemas = service.schemas_of(call.db_session, datasets)
-    resources = _resources_of(call.db_session, datasets)
-    for dataset in datasets:
-        counts["theme"].update(dataset.themes)
-        counts["department"][dataset.department.code] += 1
-        counts["licence"][dataset.licence] += 1
-        counts["access"][dataset.access] += 1
-        counts["frequency"][dataset.frequency] += 1
-        files = {r.format for r in resources[dataset.id] if r.kind == ResourceKind.FILE.value}
-        counts["format"].update(set(vocab.table_formats(schemas.get(dataset.id))) | files)
-    facets = {
-        name: [(value, labels.get((name, value), value), count) for value, count in c.items()]
-        for name, c in counts.items()
+    files = service.resources_of(call.db_session, result.datasets)
+    counts: dict[str, Counter[str]] = {
+        FACET_FIELDS[name]: Counter() for name in search.facet_fields
     }
-    return datasets, facets
+    for dataset in result.datasets:
+        values = _facet_values(dataset, result.schemas.get(dataset.id), files[dataset.id])
+        for facet, counter in counts.items():
+            counter.update(values[facet])
+    out: dict[str, dict[str, Any]] = {}
+    for ckan_field in search.facet_fields:
+        facet = FACET_FIELDS[ckan_field]
+        items = ckan.facet_items(
+            (_ckan_name(ckan_field, value), labels.get((facet, value), value), count)
+            for value, count in counts[facet].items()
+        )
+        items = ckan.limit_facets(items, limit=search.facet_limit, mincount=search.facet_mincount)
+        out[ckan_field] = {"title": ckan_field, "items": items}
+    return out
+
+
+def _facet_values(
+    dataset: Dataset, schema: TableSchema | None, resources: Sequence[Resource]
+) -> dict[str, set[str]]:
+    """A dataset's value(s) of each of the hub's facets, as its search filters read them."""
+    files = {r.format for r in resources if r.kind == ResourceKind.FILE.value and r.format}
+    return {
+        "theme": set(dataset.themes or []),
+        "department": {dataset.department.code},
+        "format": set(vocab.table_formats(schema)) | files,
+        "licence": {dataset.licence},
+        "access": {dataset.access},
+        "frequency": {dataset.frequency},
+        "keyword": {keyword.lower() for keyword in dataset.keywords or []},
+    }
+
+
+def _ckan_name(ckan_field: str, value: str) -> str:
+    return value.lower() if ckan_field in {"organization", "groups"} else value
 
 
 # --- organizations and groups ------------------------------------------------------------
@@ -384,11 +367,17 @@ def datastore_search(call: Call, params: Mapping[str, Any]) -> dict[str, Any]:
         query=row_query,
         access=access,
     )
+    # _id: the row's stored id (`_row`). RowPage does not carry it yet, so the same
+    # statement (same conditions, order, offset and limit) is asked for the ids alone.
+    table = query.table_of(dataset, schema, dataset.schema_version)
+    ids = call.db_session.scalars(
+        query.statement_for(table, schema, row_query, access, [physical.ROW], limit=row_query.limit)
+    ).all()
     service.record_usage(call.db_session, dataset=dataset, api_calls=1)
     base = {"resource_id": resource.uuid, **request.link_params}
     start = f"/api/3/action/datastore_search?{urlencode(base)}"
     after = {**base, "offset": request.offset + request.limit}
-    records = [{"_id": request.offset + number + 1, **row} for number, row in enumerate(page.rows)]
+    records = [{"_id": int(row_id), **row} for row_id, row in zip(ids, page.rows, strict=False)]
     out: dict[str, Any] = {
         "resource_id": resource.uuid,
         "fields": [{"id": "_id", "type": "int"}]
@@ -440,8 +429,8 @@ HELP: dict[str, str] = {
     "package_show": "Return one dataset (id: its name or id).",
     "package_search": (
         "Search datasets: q, fq (tags, groups, organization, res_format, license_id, "
-        "access_level, frequency), sort, rows (≤ 1000), start, facet.field, "
-        "include_private."
+        "access_level, frequency), sort, rows (≤ 1000), start, facet.field (the same "
+        "fields, counted over the matches), facet.limit, facet.mincount, include_private."
     ),
     "organization_list": "Return the departments (all_fields, sort, limit, offset).",
     "organization_show": "Return one department (id; include_datasets).",
@@ -449,7 +438,7 @@ HELP: dict[str, str] = {
     "group_show": "Return one theme (id; include_datasets).",
     "resource_show": "Return one resource (id).",
     "datastore_search": (
-        "Search a table's rows: resource_id, filters, q, fields, sort, limit (≤ 1000), "
-        "offset, include_total."
+        "Search a table's rows: resource_id, filters, q, fields, sort ('_id asc' is the "
+        "stored order), limit (≤ 1000), offset, include_total. _id is the row's stored id."
     ),
 }

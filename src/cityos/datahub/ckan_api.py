@@ -152,16 +152,27 @@ async def _action(request: Request, action: str) -> JSONResponse:
     return await run_in_threadpool(_run, request, action, params)
 
 
-for _prefix in PREFIXES:
+_DESCRIPTION = (
+    "Actions: " + ", ".join(ACTIONS) + ". CKAN's envelope; errors carry __type (Not Found "
+    "Error 404, Authorization Error 403, Validation Error 409). Also served at "
+    "/api/action/{action}."
+)
+# One route per method on the documented path, so each OpenAPI operation has its own id;
+# CKAN's short path is an alias left out of the schema.
+for _method in ("GET", "POST"):
     router.add_api_route(
-        f"{_prefix}/{{action}}",
+        f"{PREFIXES[0]}/{{action}}",
         _action,
-        methods=["GET", "POST"],
+        methods=[_method],
+        operation_id=f"ckan_action_{_method.lower()}",
         summary="CKAN Action API (read actions)",
-        description=(
-            "Actions: " + ", ".join(ACTIONS) + ". CKAN's envelope; errors carry "
-            "__type (Not Found Error 404, Authorization Error 403, Validation Error 409)."
-        ),
-        include_in_schema=_prefix == PREFIXES[0],
+        description=_DESCRIPTION,
         response_class=JSONResponse,
     )
+router.add_api_route(
+    f"{PREFIXES[1]}/{{action}}",
+    _action,
+    methods=["GET", "POST"],
+    include_in_schema=False,
+    response_class=JSONResponse,
+)

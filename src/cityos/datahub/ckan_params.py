@@ -36,8 +36,8 @@ FQ_FIELDS: dict[str, str] = {
     "access_level": "access",
     "frequency": "frequency",
 }
-# Facets the data hub counts (every FQ field but tags)
-FACET_FIELDS: dict[str, str] = {k: v for k, v in FQ_FIELDS.items() if k != "tags"}
+# Facets the data hub counts: every FQ field (tags are counted lower-cased)
+FACET_FIELDS: dict[str, str] = dict(FQ_FIELDS)
 # Terms CKAN clients add to queries; these values mean "everything the hub serves".
 NEUTRAL_TERMS: dict[str, frozenset[str]] = {
     "dataset_type": frozenset({"dataset"}),
@@ -273,7 +273,8 @@ class FilterTerms:
 
 def parse_fq(text: str, *, resolve: Resolver) -> FilterTerms:
     """``fq`` → the data hub's filters. Values of one field are alternatives (OR), except
-    ``tags``, where a dataset needs every one."""
+    ``tags`` (the hub's ``keyword`` filter, case-insensitive), where a dataset needs every
+    one."""
     filters: dict[str, list[str]] = {}
     nothing = False
     position = 0
@@ -378,10 +379,12 @@ def parse_datastore(params: Mapping[str, Any]) -> DatastoreRequest:
     if fields:
         row_params.append(("fields", ",".join(fields)))
         links["fields"] = ",".join(fields)
-    sort = datastore_sort(as_text(params, "sort"))
+    sort_text = as_text(params, "sort")
+    sort = datastore_sort(sort_text)
     if sort:
         row_params.append(("sort", sort))
-        links["sort"] = as_text(params, "sort") or ""
+    if sort_text:
+        links["sort"] = sort_text
     records_format = as_text(params, "records_format") or "objects"
     if records_format != "objects":
         raise invalid("records_format", "only 'objects' is served")
@@ -423,7 +426,12 @@ def _scalar(name: str, value: Any) -> str:
 
 
 def datastore_sort(text: str | None) -> str | None:
-    """CKAN ``"a asc, b desc"`` → the rows API's ``a,-b`` (``_id``: the stored order)."""
+    """CKAN ``"a asc, b desc"`` → the rows API's ``a,-b``.
+
+    ``_id`` is the stored row id, which the rows API always uses last, ascending, to break
+    ties: ``_id asc`` ends the sort (later keys cannot change the order of unique ids), and
+    ``_id desc`` is refused.
+    """
     if not text:
         return None
     keys: list[str] = []
@@ -436,7 +444,14 @@ def datastore_sort(text: str | None) -> str | None:
                 "sort", f"cannot read {part.strip()!r}: write 'field asc' or 'field desc'"
             )
         name = words[0].strip('"')
+        descending = len(words) == 2 and words[1].lower() == "desc"
         if name == "_id":
-            continue
-        keys.append(f"-{name}" if len(words) == 2 and words[1].lower() == "desc" else name)
+            if descending:
+                raise invalid(
+                    "sort",
+                    "cannot sort by '_id desc': rows come in stored order ('_id asc') after "
+                    "the other sort keys; sort by a field descending instead",
+                )
+            break
+        keys.append(f"-{name}" if descending else name)
     return ",".join(keys) or None

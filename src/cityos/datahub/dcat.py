@@ -22,7 +22,6 @@ from typing import Any
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cityos.auth.models import Department, User
@@ -313,6 +312,9 @@ def _distributions(
     schema: TableSchema | None,
     resources: Sequence[Resource],
 ) -> list[URIRef]:
+    # Shared and restricted datasets list their download URLs too (signed-in callers see
+    # them in the catalogue); a caller without the right gets 403 there, and the
+    # dataset's dct:accessRights says so beforehand.
     base = _base(base_url)
     page = f"{base}/data/{dataset.name}"
     licence = add_licence(graph, dataset.licence)
@@ -363,16 +365,6 @@ def _distribution(graph: Graph, node: URIRef, *, title: tuple[str, str]) -> None
 # --- reading the catalogue ---------------------------------------------------------------
 
 
-def _resources_of(db_session: Session, datasets: Sequence[Dataset]) -> dict[int, list[Resource]]:
-    found: dict[int, list[Resource]] = {d.id: [] for d in datasets}
-    if found:
-        for resource in db_session.scalars(
-            select(Resource).where(Resource.dataset_id.in_(found)).order_by(Resource.id)
-        ):
-            found[resource.dataset_id].append(resource)
-    return found
-
-
 def visible_datasets(db_session: Session, *, user: User | None) -> list[Dataset]:
     """What the catalogue lists: open datasets, and for signed-in users every entry."""
     return service.search(db_session, user=user, sort="name", limit=1_000_000).datasets
@@ -382,7 +374,7 @@ def catalog_graph(db_session: Session, *, user: User | None, base_url: str) -> G
     """The whole catalogue as the caller may see it."""
     datasets = visible_datasets(db_session, user=user)
     schemas = service.schemas_of(db_session, datasets)
-    resources = _resources_of(db_session, datasets)
+    resources = service.resources_of(db_session, datasets)
     graph = new_graph()
     nodes = [
         add_dataset(

@@ -46,6 +46,11 @@ EDITABLE = (
     "example",
 )
 KEYS = ("code", *EDITABLE)
+SENSITIVITY_RANK = {
+    Sensitivity.PUBLIC.value: 0,
+    Sensitivity.INTERNAL.value: 1,
+    Sensitivity.SENSITIVE.value: 2,
+}
 
 
 def list_elements(db_session: Session) -> Sequence[DataElement]:
@@ -189,6 +194,8 @@ def update_element(
     """Change an element's names, definitions, type, constraints or sensitivity.
 
     Schemas already set keep their resolved fields; the change applies to schemas set later.
+    A built-in element's protection can't be lowered (409): not its sensitivity, and a
+    sensitive one that is hidden can't become masked.
     """
     element = get_element(db_session, code=code)
     if "code" in changes and changes["code"] != code:
@@ -197,6 +204,8 @@ def update_element(
     merged = {key: before[key] for key in KEYS}
     merged.update({key: value for key, value in changes.items() if key != "code"})
     values = check_element(merged)
+    if element.builtin:
+        _keep_protection(element, values)
     for key in EDITABLE:
         setattr(element, key, values[key])
     db_session.flush()
@@ -213,6 +222,24 @@ def update_element(
         after=after,
     )
     return element
+
+
+def _keep_protection(element: DataElement, values: Mapping[str, Any]) -> None:
+    old_rank = SENSITIVITY_RANK.get(element.sensitivity, 0)
+    new_rank = SENSITIVITY_RANK.get(values["sensitivity"], 0)
+    if new_rank < old_rank:
+        raise Conflict(
+            f"{element.code} is a built-in element: its sensitivity can't be lowered from "
+            f"{element.sensitivity!r} to {values['sensitivity']!r} (every dataset that uses it "
+            "relies on it). Leave sensitivity out, or create a new element for the looser "
+            "standard."
+        )
+    sensitive = element.sensitivity == Sensitivity.SENSITIVE.value
+    if sensitive and element.mask is None and values["mask"] is not None:
+        raise Conflict(
+            f"{element.code} is a built-in sensitive element that is hidden from other "
+            "departments; it can't become masked (that shows part of it). Leave mask out."
+        )
 
 
 def seed_builtin(db_session: Session, *, actor: Actor | None = None) -> int:

@@ -68,7 +68,7 @@ def _stars(count: pl.Expr) -> pl.Expr:
 
 
 def _keep_expr(text: pl.Expr, head: int, tail: int) -> pl.Expr:
-    length = text.str.len_chars()
+    length = text.str.len_chars().cast(pl.Int64)  # signed: short values must not wrap around
     return pl.concat_str(
         [
             text.str.slice(0, head),
@@ -79,7 +79,7 @@ def _keep_expr(text: pl.Expr, head: int, tail: int) -> pl.Expr:
 
 
 def _keep_ends_expr(text: pl.Expr) -> pl.Expr:
-    length = text.str.len_chars()
+    length = text.str.len_chars().cast(pl.Int64)  # signed: short values must not wrap around
     return (
         pl.when(length <= 2)
         .then(pl.concat_str([text.str.slice(0, 1), _stars(length - 1)]))

@@ -1,7 +1,8 @@
 """Quality and usage figures: per dataset, per department and city, and for the assessment.
 
-- completeness: % of non-missing cells of the stored table (one ``COUNT(column)`` per field,
-  all in one SELECT);
+- completeness: % of non-missing cells of the stored table, as the last load that stored
+  rows reported it (``report["completeness"]``: field → %), else counted (one
+  ``COUNT(column)`` per field, all in one SELECT);
 - validity: rows stored / rows read of the last load, and that load's status;
 - freshness: ``fresh`` / ``stale`` / ``unknown`` from ``data_updated_at`` and the declared
   frequency (:data:`cityos.datahub.models.FRESH_DAYS`);
@@ -20,7 +21,8 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from cityos.auth import service as auth_service
-from cityos.datahub import physical
+from cityos.datahub import physical, service
+from cityos.datahub.access import ReadAccess
 from cityos.datahub.models import (
     FRESH_DAYS,
     Access,
@@ -28,12 +30,15 @@ from cityos.datahub.models import (
     Dataset,
     Frequency,
     Load,
+    LoadStatus,
     RequestStatus,
     SharingRequest,
 )
 from cityos.datahub.tableschema import FieldType, TableSchema
 
 USAGE_DAYS = 30
+RECENT_LOADS = 10  # looked at for the last load that stored rows
+STORING = (LoadStatus.COMMITTED.value, LoadStatus.PARTIAL.value)
 FRESH = "fresh"
 STALE = "stale"
 UNKNOWN = "unknown"
@@ -85,12 +90,34 @@ def freshness(dataset: Dataset, *, now: datetime) -> tuple[str, int | None]:
     return (FRESH if now - dataset.data_updated_at <= timedelta(days=limit) else STALE), days
 
 
-def _completeness(
-    db_session: Session, dataset: Dataset, schema: TableSchema | None
-) -> tuple[float | None, dict[str, float], int]:
-    if schema is None or dataset.schema_version is None or not schema.fields:
+def _reported_completeness(
+    dataset: Dataset, schema: TableSchema, load: Load | None
+) -> tuple[float | None, dict[str, float], int] | None:
+    """The completeness the last storing load wrote in its report, when it describes the
+    current schema version and every field (None: count it)."""
+    if load is None or load.schema_version != dataset.schema_version:
+        return None
+    reported = (load.report or {}).get("completeness")
+    if not isinstance(reported, dict):
+        return None
+    per_field: dict[str, float] = {}
+    for name in schema.names:
+        value = reported.get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        per_field[name] = round(float(value), 1)
+    rows = dataset.row_count
+    if rows == 0 or not per_field:
         return None, {}, 0
-    table = physical.table_for(schema, dataset_id=dataset.id, version=dataset.schema_version)
+    return round(sum(per_field.values()) / len(per_field), 1), per_field, rows
+
+
+def _counted_completeness(
+    db_session: Session, dataset: Dataset, schema: TableSchema
+) -> tuple[float | None, dict[str, float], int]:
+    """One ``COUNT(column)`` per field over the stored table (all in one SELECT)."""
+    version = dataset.schema_version or 0
+    table = physical.table_for(schema, dataset_id=dataset.id, version=version)
     connection = db_session.connection()
     if not inspect(connection).has_table(table.name):
         return None, {}, 0
@@ -110,6 +137,19 @@ def _completeness(
     return _pct(filled, rows * len(schema.fields)), per_field, rows
 
 
+def _completeness(
+    db_session: Session, dataset: Dataset, schema: TableSchema | None, stored: Load | None
+) -> tuple[float | None, dict[str, float], int]:
+    """``(% of non-missing cells, % per field, rows)``: from the report of the last load that
+    stored rows when it has the figures, else counted in the table."""
+    if schema is None or dataset.schema_version is None or not schema.fields:
+        return None, {}, 0
+    reported = _reported_completeness(dataset, schema, stored)
+    if reported is not None:
+        return reported
+    return _counted_completeness(db_session, dataset, schema)
+
+
 def _usage(db_session: Session, dataset_id: int, *, now: datetime) -> tuple[int, int, int, int]:
     since = now.date() - timedelta(days=USAGE_DAYS - 1)
     recent = DailyUsage.day >= since
@@ -124,30 +164,25 @@ def _usage(db_session: Session, dataset_id: int, *, now: datetime) -> tuple[int,
     return int(row[0]), int(row[2]), int(row[1]), int(row[3])
 
 
-def last_load(db_session: Session, *, dataset: Dataset) -> Load | None:
-    return db_session.scalars(
-        select(Load)
-        .where(Load.dataset_id == dataset.id)
-        .order_by(Load.started_at.desc(), Load.id.desc())
-        .limit(1)
-    ).first()
-
-
 def dataset_quality(
     db_session: Session,
     *,
     dataset: Dataset,
     now: datetime,
     schema: TableSchema | None = None,
+    access: ReadAccess | None = None,
 ) -> DatasetQuality:
     """The quality and usage figures of one dataset (``schema``: its current one, looked up
-    when not given)."""
+    when not given). With ``access``, per-field completeness leaves out the fields hidden
+    from that reader."""
     if schema is None and dataset.schema_version is not None:
-        from cityos.datahub import service  # the service module re-exports this one
-
         schema = service.current_schema(db_session, dataset=dataset)
-    completeness, per_field, rows = _completeness(db_session, dataset, schema)
-    load = last_load(db_session, dataset=dataset)
+    loads = service.list_loads(db_session, dataset=dataset, limit=RECENT_LOADS)
+    load = loads[0] if loads else None
+    stored = next((item for item in loads if item.status in STORING), None)
+    completeness, per_field, rows = _completeness(db_session, dataset, schema, stored)
+    if access is not None:
+        per_field = {name: pct for name, pct in per_field.items() if name not in access.hidden}
     state, days = freshness(dataset, now=now)
     downloads, downloads_30d, api_calls, api_calls_30d = _usage(db_session, dataset.id, now=now)
     return DatasetQuality(

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from cityos.auth import service as auth_service
 from cityos.auth.models import User
+from cityos.datahub import access
 from cityos.datahub.models import (
-    Access,
     Dataset,
     Frequency,
     Resource,
@@ -20,8 +20,8 @@ from cityos.datahub.models import (
     SchemaVersion,
 )
 from cityos.datahub.tableschema import TableSchema, from_resolved
-from cityos.datahub.vocab import FREQUENCY_LABELS, LICENCES, THEMES, table_formats
-from cityos.errors import Unprocessable
+from cityos.datahub.vocab import ACCESS_LABELS, FREQUENCY_LABELS, LICENCES, THEMES, table_formats
+from cityos.errors import InvalidInput
 
 
 def schemas_of(db_session: Session, datasets: Sequence[Dataset]) -> dict[int, TableSchema]:
@@ -64,10 +64,6 @@ class SearchResult:
     schemas: dict[int, TableSchema] = field(default_factory=dict)
 
 
-def _visible(dataset: Dataset, user: User | None) -> bool:
-    return user is not None or dataset.access == Access.OPEN.value
-
-
 def _facet_values(
     dataset: Dataset, schema: TableSchema | None, files: set[str]
 ) -> dict[str, list[str]]:
@@ -96,12 +92,7 @@ def _label(facet: str, value: str, departments: Mapping[str, tuple[str, str]]) -
         except ValueError:
             return (value, value)
     if facet == "access":
-        labels = {
-            "open": ("开放", "Open"),
-            "shared": ("共享", "Shared"),
-            "restricted": ("受限", "Restricted"),
-        }
-        return labels.get(value, (value, value))
+        return ACCESS_LABELS.get(value, (value, value))
     return (value, value)
 
 
@@ -146,10 +137,10 @@ def search(
     if "keyword" in filters:
         filters["keyword"] = [keyword.lower() for keyword in filters["keyword"]]
     if sort not in SORTS:
-        raise Unprocessable(f"sort={sort!r}: use one of {', '.join(SORTS)}")
+        raise InvalidInput(f"sort={sort!r}: use one of {', '.join(SORTS)}")
     words = [word for word in (q or "").lower().split() if word]
     every = db_session.scalars(select(Dataset).order_by(Dataset.name))
-    candidates = [d for d in every if _visible(d, user)]
+    candidates = [d for d in every if access.can_see_metadata(d, user)]
     schemas = schemas_of(db_session, candidates)
     file_formats: dict[int, set[str]] = {}
     for dataset_id, fmt in db_session.execute(

@@ -14,27 +14,35 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cityos.audit import service as audit
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
-from cityos.datahub import physical
+from cityos.datahub import physical, storage
 from cityos.datahub.ingest import LoadOptions, load_file, validate_file
 from cityos.datahub.models import (
     Access,
     DailyUsage,
     Dataset,
     Frequency,
+    Load,
+    QuarantinedRow,
     Resource,
     ResourceKind,
-    SchemaVersion,
 )
 from cityos.datahub.report import Report
 from cityos.datahub.search import FacetValue, SearchResult, schemas_of, search
-from cityos.datahub.tableschema import TableSchema, from_resolved
+from cityos.datahub.tableschema import from_resolved
+from cityos.datahub.versions import (
+    Migration,
+    current_schema,
+    schema_at,
+    schema_versions,
+    set_schema,
+)
 from cityos.datahub.vocab import LICENCES, MEDIA_TYPES, RESERVED_NAMES, THEMES, table_formats
 from cityos.db import utcnow
 from cityos.errors import Conflict, NotFound, Unprocessable
@@ -81,37 +89,6 @@ def find_dataset(db_session: Session, *, name: str) -> Dataset | None:
 
 def list_datasets(db_session: Session) -> list[Dataset]:
     return list(db_session.scalars(select(Dataset).order_by(Dataset.name)))
-
-
-def _version_row(db_session: Session, dataset_id: int, version: int) -> SchemaVersion:
-    row = db_session.scalar(
-        select(SchemaVersion).where(
-            SchemaVersion.dataset_id == dataset_id, SchemaVersion.version == version
-        )
-    )
-    if row is None:
-        raise NotFound(f"The dataset has no schema version {version}.")
-    return row
-
-
-def schema_at(db_session: Session, *, dataset: Dataset, version: int) -> TableSchema:
-    return from_resolved(_version_row(db_session, dataset.id, version).descriptor)
-
-
-def current_schema(db_session: Session, *, dataset: Dataset) -> TableSchema | None:
-    if dataset.schema_version is None:
-        return None
-    return schema_at(db_session, dataset=dataset, version=dataset.schema_version)
-
-
-def schema_versions(db_session: Session, *, dataset: Dataset) -> list[SchemaVersion]:
-    return list(
-        db_session.scalars(
-            select(SchemaVersion)
-            .where(SchemaVersion.dataset_id == dataset.id)
-            .order_by(SchemaVersion.version)
-        )
-    )
 
 
 # --- metadata ---------------------------------------------------------------------------
@@ -311,12 +288,12 @@ def update_dataset(
 def delete_dataset(db_session: Session, *, name: str, actor: Actor) -> None:
     """Delete a dataset with its rows (every version's table), loads and requests."""
     dataset = get_dataset(db_session, name=name)
-    connection = db_session.connection()
-    for row in schema_versions(db_session, dataset=dataset):
-        table = physical.table_for(
+    tables = [
+        physical.table_for(
             from_resolved(row.descriptor), dataset_id=dataset.id, version=row.version
         )
-        table.drop(connection, checkfirst=True)
+        for row in schema_versions(db_session, dataset=dataset)
+    ]
     audit.record(
         db_session,
         actor=actor,
@@ -328,101 +305,9 @@ def delete_dataset(db_session: Session, *, name: str, actor: Actor) -> None:
     )
     db_session.delete(dataset)
     db_session.flush()
-
-
-# --- schemas -----------------------------------------------------------------------------
-
-
-class Migration:
-    """What to do with stored rows when a new schema version would break them."""
-
-    EMPTY = "empty"  # start the new version empty; load the data again
-
-
-def set_schema(
-    db_session: Session,
-    *,
-    name: str,
-    descriptor: Mapping[str, Any],
-    actor: Actor,
-    note: str = "",
-    migration: str | None = None,
-) -> SchemaVersion:
-    """Give a dataset a new schema version (a no-op when nothing changed).
-
-    Stored rows move to the new version's table when the change keeps them valid (added
-    optional fields, looser constraints). A breaking change is refused while rows are stored
-    unless ``migration="empty"``: the new version starts empty.
-    """
-    from cityos.datahub import compat, elements, schema_parse
-
-    dataset = get_dataset(db_session, name=name)
-
-    def other(other_name: str) -> TableSchema | None:
-        found = find_dataset(db_session, name=other_name)
-        return current_schema(db_session, dataset=found) if found else None
-
-    schema = schema_parse.parse_schema(
-        descriptor, elements=elements.elements_by_code(db_session), other_datasets=other
-    )
-    resolved = schema.to_descriptor()
-    old = current_schema(db_session, dataset=dataset)
-    if old is not None and old.to_descriptor() == resolved:
-        return _version_row(db_session, dataset.id, dataset.schema_version or 0)
-    if migration not in (None, Migration.EMPTY):
-        raise Unprocessable(f"migration={migration!r}: the only choice is 'empty'.")
-    copy_rows = False
-    if old is not None and dataset.row_count:
-        breaking = compat.breaking_changes(old, schema)
-        if breaking and migration != Migration.EMPTY:
-            raise Conflict(
-                f"This schema change would break the {dataset.row_count:,} stored rows: "
-                + "; ".join(breaking)
-                + ". Keep the old schema, or pass migration=empty to start a new version "
-                "empty and load the data again.",
-                details=breaking,
-            )
-        copy_rows = not breaking
-    version = (dataset.schema_version or 0) + 1
-    row = SchemaVersion(
-        dataset_id=dataset.id,
-        version=version,
-        descriptor=resolved,
-        note=note,
-        created_by=actor.label,
-    )
-    db_session.add(row)
     connection = db_session.connection()
-    new_table = physical.table_for(schema, dataset_id=dataset.id, version=version)
-    new_table.create(connection, checkfirst=True)
-    count = 0
-    if copy_rows and old is not None and dataset.schema_version is not None:
-        old_table = physical.table_for(old, dataset_id=dataset.id, version=dataset.schema_version)
-        pairs: list[tuple[str, str]] = []
-        for new_field in schema.fields:
-            if old.has_field(new_field.name):
-                pairs.extend(zip(old.field(new_field.name).columns, new_field.columns, strict=True))
-        source = select(old_table.c[physical.ROW], *(old_table.c[a] for a, _ in pairs))
-        connection.execute(
-            insert(new_table).from_select([physical.ROW, *(b for _, b in pairs)], source)
-        )
-        count = dataset.row_count
-    dataset.schema_version = version
-    dataset.row_count = count
-    if not copy_rows:
-        dataset.data_updated_at = dataset.data_updated_at if count else None
-    dataset.updated_at = utcnow()
-    db_session.flush()
-    audit.record(
-        db_session,
-        actor=actor,
-        action="datahub.schema.set",
-        entity_type="dataset",
-        entity_id=dataset.name,
-        summary=f"schema version {version}" + (f" ({count:,} rows kept)" if copy_rows else ""),
-        after={"version": version, "fields": schema.names, "note": note},
-    )
-    return row
+    for table in tables:  # in the same transaction: a rollback keeps the rows
+        storage.drop_table(connection, table)
 
 
 # --- resources ---------------------------------------------------------------------------
@@ -436,6 +321,19 @@ def resources(db_session: Session, *, dataset: Dataset) -> list[Resource]:
             .order_by(Resource.kind.desc(), Resource.id)  # the table first
         )
     )
+
+
+def resources_of(db_session: Session, datasets: Sequence[Dataset]) -> dict[int, list[Resource]]:
+    """Every dataset's resources (the table first), in one query."""
+    found: dict[int, list[Resource]] = {d.id: [] for d in datasets}
+    if found:
+        for resource in db_session.scalars(
+            select(Resource)
+            .where(Resource.dataset_id.in_(found))
+            .order_by(Resource.kind.desc(), Resource.id)
+        ):
+            found[resource.dataset_id].append(resource)
+    return found
 
 
 def table_resource(db_session: Session, *, dataset: Dataset) -> Resource:
@@ -492,6 +390,51 @@ def attach_file(
         summary=f"attached {filename} ({len(content):,} bytes)",
     )
     return resource
+
+
+# --- loads -----------------------------------------------------------------------------
+
+
+def list_loads(db_session: Session, *, dataset: Dataset, limit: int | None = None) -> list[Load]:
+    """The dataset's loads, newest first (rejected ones too)."""
+    query = (
+        select(Load)
+        .where(Load.dataset_id == dataset.id)
+        .order_by(Load.started_at.desc(), Load.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db_session.scalars(query))
+
+
+def last_load(db_session: Session, *, dataset: Dataset) -> Load | None:
+    loads = list_loads(db_session, dataset=dataset, limit=1)
+    return loads[0] if loads else None
+
+
+def get_load(db_session: Session, *, dataset: Dataset, load_id: int) -> Load:
+    load = db_session.get(Load, load_id)
+    if load is None or load.dataset_id != dataset.id:
+        raise NotFound(
+            f"{dataset.name} has no load {load_id}; see GET /api/data/{dataset.name}/loads."
+        )
+    return load
+
+
+def quarantined_rows(
+    db_session: Session, *, load: Load, offset: int = 0, limit: int = 100
+) -> tuple[list[QuarantinedRow], int]:
+    """A page of the rows a partial load kept aside (by row number), and how many there are."""
+    where = QuarantinedRow.load_id == load.id
+    total = db_session.scalar(select(func.count()).select_from(QuarantinedRow).where(where)) or 0
+    rows = db_session.scalars(
+        select(QuarantinedRow)
+        .where(where)
+        .order_by(QuarantinedRow.row_number)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), int(total)
 
 
 # --- usage -------------------------------------------------------------------------------
@@ -570,13 +513,18 @@ def hub_metrics(
 __all__ = [
     "FacetValue",
     "LoadOptions",
+    "Migration",
     "Report",
     "SearchResult",
     "assessment_metrics",
+    "current_schema",
     "hub_metrics",
     "load_file",
+    "schema_at",
+    "schema_versions",
     "schemas_of",
     "search",
+    "set_schema",
     "table_formats",
     "validate_file",
 ]

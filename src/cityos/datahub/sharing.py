@@ -9,7 +9,7 @@ notify outbox. This is the data-sharing record the assessment metrics count.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from cityos.audit.service import Actor, record
 from cityos.auth import service as auth_service
 from cityos.auth.models import Role, User
+from cityos.datahub import service
 from cityos.datahub.access import (
     active_grant,
+    as_utc,
     is_admin,
     is_owner,
     require_manage,
@@ -48,16 +50,9 @@ ROLES = ("incoming", "outgoing", "all")
 EXPIRED = "expired"  # shown, never stored: an approved request past its expires_at
 
 
-def _current_schema(db_session: Session, dataset: Dataset) -> TableSchema | None:
-    # Imported here: the service module re-exports this one.
-    from cityos.datahub import service
-
-    return service.current_schema(db_session, dataset=dataset)
-
-
 def request_state(request: SharingRequest, now: datetime | None = None) -> str:
     """The stored status, or ``expired`` for an approved request past its expiry."""
-    moment = now or utcnow()
+    moment = as_utc(now or utcnow())
     if (
         request.status == RequestStatus.APPROVED.value
         and request.expires_at is not None
@@ -164,7 +159,7 @@ def request_access(
         )
     if len(text) > MAX_PURPOSE:
         raise InvalidInput(f"The purpose is too long: at most {MAX_PURPOSE} characters.")
-    schema = _current_schema(db_session, dataset)
+    schema = service.current_schema(db_session, dataset=dataset)
     chosen = _check_fields(fields, schema, dataset=dataset)
     if dataset.access != Access.RESTRICTED.value and not _asks_sensitive(chosen, schema):
         whom = "anyone" if dataset.access == Access.OPEN.value else "every signed-in user"
@@ -215,7 +210,7 @@ def request_access(
         body=(
             f"{user.display_name or user.email} ({department.name_en}) asks for "
             f"{title_of(dataset)} ({asked}).\n\nPurpose: {text}\n\n"
-            f"Decide on /data/requests or POST /api/data-requests/{request.id}/decision."
+            f"Decide on /data/steward#incoming or POST /api/data-requests/{request.id}/decision."
         ),
         topic="datahub.request",
     )
@@ -234,10 +229,6 @@ def _audit(request: SharingRequest) -> dict[str, Any]:
     }
 
 
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def decide_request(
     db_session: Session,
     *,
@@ -254,7 +245,7 @@ def decide_request(
 
     Only the dataset's managers decide; a request is decided once.
     """
-    moment = now or utcnow()
+    moment = as_utc(now or utcnow())
     request = get_request(db_session, request_id=request_id)
     dataset = _dataset_of(db_session, request)
     require_manage(dataset, user)
@@ -263,7 +254,7 @@ def decide_request(
         raise Conflict(f"Request #{request.id} was already decided: {request.status}{when}.")
     note = (note or "").strip()
     if approve:
-        schema = _current_schema(db_session, dataset)
+        schema = service.current_schema(db_session, dataset=dataset)
         granted = _check_fields(fields, schema, dataset=dataset) if fields is not None else None
         if granted is not None and request.fields is not None:
             extra = [name for name in granted if name not in request.fields]
@@ -275,7 +266,7 @@ def decide_request(
                     details=[{"field": name, "reason": "not requested"} for name in extra],
                 )
         if expires_at is not None:
-            expires_at = _aware(expires_at)
+            expires_at = as_utc(expires_at)
             if expires_at <= moment:
                 raise InvalidInput(
                     f"expires_at must be in the future (it is {expires_at.isoformat()}); "

@@ -256,7 +256,9 @@ def _sqlite_insert(
             sql = _insert_sql(table.name, columns, values=f"VALUES ({marks})", upsert_on=upsert_on)
             ready = _sqlite_ready(frame.select(columns))
             for chunk in ready.iter_slices(_SQLITE_CHUNK_ROWS):
-                cursor.executemany(sql, chunk.rows())  # tuples built by polars, not Python
+                # rows zipped from whole columns (C loops), a little cheaper than .rows()
+                values = [column.to_list() for column in chunk.iter_columns()]
+                cursor.executemany(sql, zip(*values, strict=True))
             done += frame.height
     finally:
         cursor.close()

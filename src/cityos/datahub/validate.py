@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import polars as pl
@@ -48,7 +47,6 @@ _FALSE = ("false", "no", "n", "0", "f")
 _BOOLEANS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 _DATE_ANY = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日")
 # ISO 8601 date-times read without normalising first (the usual ones, fastest first)
-_DATETIME_EXACT = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S")
 _SPACED_DATE = r"^\d{4}-\d{2}-\d{2} "  # a space for the T only after a full date
 _DURATION = r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
 _GEOPOINT = r"^\[?\s*([^,\[\]\s]+)\s*,\s*([^,\[\]\s]+)\s*\]?$"
@@ -90,10 +88,12 @@ class _Flag:
 
 @dataclass(slots=True)
 class _Plan:
-    """The expressions for one schema: three steps (text, typed, flags) and the flags."""
+    """The expressions for one schema: its steps (text, first parse attempts, typed,
+    flags) and the flags."""
 
     raw: list[pl.Expr] = field(default_factory=list)
     text: list[pl.Expr] = field(default_factory=list)
+    staged: list[pl.Expr] = field(default_factory=list)
     typed: list[pl.Expr] = field(default_factory=list)
     checks: list[pl.Expr] = field(default_factory=list)
     flags: list[_Flag] = field(default_factory=list)
@@ -138,8 +138,12 @@ def _strptime(data_field: Field) -> str | None:
     return fmt.removeprefix("fmt:")
 
 
-def _parse(data_field: Field, text: pl.Expr) -> list[pl.Expr]:
-    """The typed value(s) of ``text`` (null where the text does not parse)."""
+def _parse(data_field: Field, text: pl.Expr, stage: _Stage | None = None) -> list[pl.Expr]:
+    """The typed value(s) of ``text`` (null where the text does not parse).
+
+    ``stage``: where a parse in two steps puts its first step (see :class:`_Stage`).
+    """
+    stage = stage or _Stage(None, "")
     kind = data_field.type
     pattern = _strptime(data_field)
     if kind is FieldType.INTEGER:
@@ -155,7 +159,7 @@ def _parse(data_field: Field, text: pl.Expr) -> list[pl.Expr]:
         return [mapped]
     if kind is FieldType.DATE:
         if data_field.format == "any":
-            return [_first_parse(text, [partial(_to_date, fmt=f) for f in _DATE_ANY])]
+            return [_any_date(text, stage)]
         return [text.str.to_date(pattern or "%Y-%m-%d", strict=False)]
     if kind is FieldType.DATETIME:
         if pattern is not None:
@@ -163,7 +167,7 @@ def _parse(data_field: Field, text: pl.Expr) -> list[pl.Expr]:
             if "%z" in pattern or "%#z" in pattern:
                 return [parsed.dt.convert_time_zone("UTC")]
             return [parsed.dt.replace_time_zone("UTC")]
-        return [_iso_datetime(text)]
+        return [_iso_datetime(text, stage)]
     if kind is FieldType.TIME:
         parsed = pl.coalesce(
             text.str.to_time("%H:%M:%S%.f", strict=False),
@@ -195,17 +199,38 @@ def _parse(data_field: Field, text: pl.Expr) -> list[pl.Expr]:
     return [text]
 
 
-def _first_parse(text: pl.Expr, attempts: Sequence[Callable[[pl.Expr], pl.Expr]]) -> pl.Expr:
-    """The first attempt that reads each value; each attempt only sees the values the
-    earlier ones left unread (the others are null to it, which costs next to nothing)."""
-    parsed = attempts[0](text)
-    for attempt in attempts[1:]:
-        parsed = pl.coalesce(parsed, attempt(pl.when(parsed.is_null()).then(text)))
-    return parsed
+class _Stage:
+    """Where a parse may put a first attempt as a column of its own (``name``), so the
+    second attempt can read only the values the first left unread — without evaluating
+    the first twice (a polars expression is a tree: a part used twice runs twice)."""
+
+    def __init__(self, columns: list[pl.Expr] | None, name: str) -> None:
+        self.columns = columns
+        self.name = name
+
+    def first(self, expr: pl.Expr) -> pl.Expr:
+        if self.columns is None:  # a single literal: running it twice costs nothing
+            return expr
+        self.columns.append(expr.alias(self.name))
+        return pl.col(self.name)
+
+
+def _then(first: pl.Expr, text: pl.Expr, rest: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+    """``first``, and ``rest`` for the values it did not read (the others are null to
+    ``rest``, which costs next to nothing)."""
+    return pl.coalesce(first, rest(pl.when(first.is_null()).then(text)))
 
 
 def _to_date(text: pl.Expr, *, fmt: str) -> pl.Expr:
     return text.str.to_date(fmt, strict=False)
+
+
+def _any_date(text: pl.Expr, stage: _Stage) -> pl.Expr:
+    """The first of :data:`_DATE_ANY` that reads each value; the usual ISO form first."""
+    first = stage.first(_to_date(text, fmt=_DATE_ANY[0]))
+    return _then(
+        first, text, lambda rest: pl.coalesce([_to_date(rest, fmt=f) for f in _DATE_ANY[1:]])
+    )
 
 
 def _to_utc(text: pl.Expr, *, fmt: str) -> pl.Expr:
@@ -213,9 +238,26 @@ def _to_utc(text: pl.Expr, *, fmt: str) -> pl.Expr:
     return text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC")
 
 
+def _iso_exact(text: pl.Expr) -> pl.Expr:
+    """The usual exact ISO 8601 forms, each tried only on values of its length:
+    ``…T08:30:00+08:00`` (or ``+0800``), ``…T08:30:00Z``, ``…T08:30:00`` and
+    ``… 08:30:00`` (no offset: UTC). Each reads a value the same as
+    :func:`_iso_normalised` would."""
+    size = text.str.len_bytes()
+    tee = text.str.slice(10, 1) == "T"
+    spaced = pl.when((size == 19) & (text.str.slice(10, 1) == " ")).then(text)
+    attempts = [
+        _to_utc(pl.when(size.is_between(24, 25) & tee).then(text), fmt="%Y-%m-%dT%H:%M:%S%z"),
+        _to_utc(pl.when((size == 20) & tee).then(text), fmt="%Y-%m-%dT%H:%M:%SZ"),
+        _to_utc(pl.when((size == 19) & tee).then(text), fmt="%Y-%m-%dT%H:%M:%S"),
+        _to_utc(pl.when(spaced.str.contains(_SPACED_DATE)).then(spaced), fmt="%Y-%m-%d %H:%M:%S"),
+    ]
+    return pl.coalesce(attempts)
+
+
 def _iso_normalised(text: pl.Expr) -> pl.Expr:
     """Any ISO 8601 form the hub reads (a space for ``T``, ``Z``, no seconds, a fraction,
-    no offset) rewritten to ``…T HH:MM:SS[.f]±HH:MM`` and read."""
+    no offset) rewritten to ``…THH:MM:SS[.f]±HH:MM`` and read."""
     iso = (
         text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
         .str.replace(r"[zZ]$", "+00:00")
@@ -226,23 +268,10 @@ def _iso_normalised(text: pl.Expr) -> pl.Expr:
     return _to_utc(iso, fmt="%Y-%m-%dT%H:%M:%S%.f%z")
 
 
-def _spaced(text: pl.Expr) -> pl.Expr:
-    """``YYYY-MM-DD HH:MM:SS`` (no offset: UTC)."""
-    spaced = pl.when(text.str.contains(_SPACED_DATE)).then(text)
-    return _to_utc(spaced, fmt="%Y-%m-%d %H:%M:%S")
-
-
-def _iso_datetime(text: pl.Expr) -> pl.Expr:
-    """ISO 8601 date-times in UTC. The common exact forms are read directly; only the
-    values none of them reads go through the (slower) regex normalisation."""
-    return _first_parse(
-        text,
-        [
-            *(partial(_to_utc, fmt=fmt) for fmt in _DATETIME_EXACT),
-            _spaced,
-            _iso_normalised,
-        ],
-    )
+def _iso_datetime(text: pl.Expr, stage: _Stage) -> pl.Expr:
+    """ISO 8601 date-times in UTC: the usual exact forms are read directly (cheap); only
+    the values they do not read go through the regex normalisation (three rewrites)."""
+    return _then(stage.first(_iso_exact(text)), text, _iso_normalised)
 
 
 def _type_message(data_field: Field) -> str:
@@ -330,7 +359,8 @@ def _plan(schema: TableSchema, context: ValidationContext, present: set[str]) ->
             value = value.str.strip_chars()
         plan.text.append(pl.when(~value.is_in(missing_values)).then(value).alias(text))
         t = pl.col(text)
-        for column, expr in zip(physical, _parse(data_field, t), strict=True):
+        stage = _Stage(plan.staged, f"__s{i}")
+        for column, expr in zip(physical, _parse(data_field, t, stage), strict=True):
             plan.typed.append(expr.alias(column))
         typed = pl.col(physical[0])
 
@@ -475,6 +505,7 @@ def validate_frame(
         frame.lazy()
         .select(pl.col(ROW).cast(pl.Int64), *plan.raw)
         .with_columns(plan.text)
+        .with_columns(plan.staged)
         .with_columns(plan.typed)
         .with_columns(plan.checks)
         .with_columns(

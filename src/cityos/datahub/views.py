@@ -1,6 +1,7 @@
 """The data portal's pages (zh-CN and en): search with facets (/data) and the field standard
 library (/data/elements). The dataset page and the validation report live in
-views_dataset.py, the steward's area and the new-dataset flow in views_steward.py;
+views_dataset.py, the steward's area and the new-dataset flow in views_steward.py, a
+dataset's settings (/data/{name}/manage) in views_manage.py;
 ``router`` mounts them all (the fixed paths before ``/data/{name}``).
 
 Pages read through :mod:`cityos.datahub.service` (and the access, sharing and quality
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse
 
 from cityos.auth.models import Role
 from cityos.datahub import elements as elements_module
-from cityos.datahub import quality, service, views_dataset, views_steward
+from cityos.datahub import quality, service, views_dataset, views_manage, views_steward
 from cityos.datahub.models import Dataset
 from cityos.datahub.search import FACETS, SORTS, FacetValue
 from cityos.datahub.tableschema import TableSchema, from_resolved
@@ -167,4 +168,5 @@ def elements_page(page: PageDep, db: SessionDep) -> HTMLResponse:
 
 # fixed paths (/data/steward, /data/new) first, then /data/{name}…
 router.include_router(views_steward.router)
+router.include_router(views_manage.router)
 router.include_router(views_dataset.router)

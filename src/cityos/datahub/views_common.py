@@ -17,17 +17,11 @@ from fastapi.responses import HTMLResponse
 
 from cityos.auth.models import Role, User
 from cityos.datahub.models import Dataset, Frequency
-from cityos.datahub.vocab import FREQUENCY_LABELS, LICENCES, THEMES
+from cityos.datahub.vocab import ACCESS_LABELS, FREQUENCY_LABELS, LICENCES, THEMES
 from cityos.deps import require_role
 from cityos.web.render import Page
 
 Steward = Annotated[User, Depends(require_role(Role.STEWARD, Role.STAFF), scope="function")]
-
-ACCESS_LABELS: dict[str, tuple[str, str]] = {
-    "open": ("开放", "Open"),
-    "shared": ("共享", "Shared"),
-    "restricted": ("受限", "Restricted"),
-}
 
 
 def zh(lang: str) -> bool:

@@ -14,15 +14,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cityos.auth.models import User
 from cityos.datahub import access as access_rules
-from cityos.datahub import api_schemas, quality, service, sharing
+from cityos.datahub import api_schemas, filters, quality, service, sharing
 from cityos.datahub import elements as elements_module
-from cityos.datahub.models import Access, DataElement, Dataset, Load, ResourceKind
-from cityos.datahub.tableschema import FieldType, TableSchema
+from cityos.datahub.models import Access, DataElement, Dataset, ResourceKind
+from cityos.datahub.tableschema import Field, FieldType, TableSchema
 from cityos.datahub.views_common import (
     description_in,
     form_lists,
@@ -34,24 +33,44 @@ from cityos.datahub.views_common import (
 from cityos.datahub.views_words import constraint_words, report_lines, type_word
 from cityos.db import utcnow
 from cityos.deps import ActorDep, CurrentUser, SessionDep
-from cityos.errors import CityOSError, NotFound
+from cityos.errors import CityOSError
 from cityos.web.render import Page, PageDep
 
 router = APIRouter(include_in_schema=False)
 LOADS_SHOWN = 20
 NUMERIC = frozenset({FieldType.INTEGER, FieldType.NUMBER, FieldType.YEAR})
 NOTICES = frozenset({"requested", "loaded", "created"})
+# The preview's filter operators by kind of field (what reads well; the query API may allow
+# more, see filters.ops_for): ordered values compare, texts match, booleans are equal or not.
+ORDERED = frozenset(
+    {
+        FieldType.INTEGER,
+        FieldType.NUMBER,
+        FieldType.YEAR,
+        FieldType.DATE,
+        FieldType.DATETIME,
+        FieldType.TIME,
+        FieldType.YEARMONTH,
+    }
+)
+ORDERED_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "isnull")
+TEXT_OPS = ("eq", "ne", "contains", "in", "isnull")
+BOOLEAN_OPS = ("eq", "ne", "isnull")
 
 
-def recent_loads(db: Session, dataset: Dataset, limit: int = LOADS_SHOWN) -> list[Load]:
-    return list(
-        db.scalars(
-            select(Load)
-            .where(Load.dataset_id == dataset.id)
-            .order_by(Load.started_at.desc(), Load.id.desc())
-            .limit(limit)
-        )
-    )
+def filter_ops(data_field: Field) -> list[str]:
+    """The operators the preview offers for a field: those the query API takes for its type,
+    narrowed to the ones that make sense (a geopoint: only "is empty")."""
+    allowed = filters.ops_for(data_field)
+    if data_field.type in ORDERED:
+        wanted: tuple[str, ...] = ORDERED_OPS
+    elif data_field.type is FieldType.BOOLEAN:
+        wanted = BOOLEAN_OPS
+    elif data_field.type in filters.TEXT_TYPES:
+        wanted = TEXT_OPS
+    else:
+        wanted = allowed
+    return [op for op in wanted if op in allowed]
 
 
 def dictionary(
@@ -90,9 +109,11 @@ def dictionary(
                 if element
                 else "",
                 "sensitive": data_field.sensitive,
-                "sensitivity": element.sensitivity
-                if element
-                else ("sensitive" if data_field.sensitive else "public"),
+                # the field's own sensitivity (fixed with its schema version), not the
+                # element's current one
+                "sensitivity": "sensitive"
+                if data_field.sensitive
+                else (element.sensitivity if element else "public"),
                 "state": state,
             }
         )
@@ -102,25 +123,36 @@ def dictionary(
 def script_data(
     page: Page, dataset: Dataset, schema: TableSchema | None, reader: access_rules.ReadAccess
 ) -> dict[str, Any]:
-    """What dataset.js needs: the fields this viewer gets, the geopoint, the labels."""
+    """What dataset.js needs: the fields this viewer gets (with the filter operators and
+    whether they sort; masked fields do neither: the API refuses that), the geopoint, the
+    operators' labels."""
     fields = []
     for data_field in schema.fields if schema is not None else ():
         if not reader.shows(data_field.name):
             continue
+        masked = data_field.name in reader.masked
         fields.append(
             {
                 "name": data_field.name,
                 "label": data_field.title or data_field.name,
                 "type": str(data_field.type),
-                "numeric": data_field.type in NUMERIC and data_field.name not in reader.masked,
-                "masked": data_field.name in reader.masked,
+                "numeric": data_field.type in NUMERIC and not masked,
+                "masked": masked,
+                "ops": [] if masked else filter_ops(data_field),
+                "sortable": not masked and data_field.type is not FieldType.GEOPOINT,
             }
         )
     geo = next(
         (f["name"] for f in fields if f["type"] == FieldType.GEOPOINT.value and not f["masked"]),
         None,
     )
-    return {"name": dataset.name, "lang": page.language, "fields": fields, "geo": geo}
+    return {
+        "name": dataset.name,
+        "lang": page.language,
+        "fields": fields,
+        "geo": geo,
+        "op_labels": {op: page.t(f"datahub.op.{op}") for op in filters.OPS},
+    }
 
 
 def snippets(base_url: str, dataset: Dataset, resource_id: str) -> dict[str, str]:
@@ -133,10 +165,15 @@ def snippets(base_url: str, dataset: Dataset, resource_id: str) -> dict[str, str
         ),
         "python": (
             "import requests\n\n"
-            f'page = requests.get("{rows}", params={{"limit": 100}}).json()\n'
-            'for row in page["rows"]:\n'
-            "    print(row)\n"
-            '# next page: params={"cursor": page["next"]}'
+            f'root = "{root}"\n'
+            f'page = requests.get(root + "/api/data/{dataset.name}/rows", '
+            'params={"limit": 100}).json()\n'
+            "while True:\n"
+            '    for row in page["rows"]:\n'
+            "        print(row)\n"
+            '    if not page["next"]:  # the path of the next page, or null on the last\n'
+            "        break\n"
+            '    page = requests.get(root + page["next"]).json()'
         ),
         "ckan": (
             "import ckanapi\n\n"
@@ -187,7 +224,7 @@ def dataset_context(db: Session, page: Page, name: str) -> dict[str, Any]:
         "quality": quality.dataset_quality(db, dataset=dataset, now=utcnow(), schema=schema),
         "dictionary": dictionary(page, schema, elements, reader),
         "primary_key": list(schema.primary_key) if schema is not None else [],
-        "loads": recent_loads(db, dataset),
+        "loads": service.list_loads(db, dataset=dataset, limit=LOADS_SHOWN),
         "versions": service.schema_versions(db, dataset=dataset),
         "files": files,
         "formats": formats,
@@ -248,17 +285,10 @@ async def ask_for_access(
     return RedirectResponse(f"/data/{name}?notice=requested#access", status_code=303)
 
 
-def get_load(db: Session, dataset: Dataset, load_id: int) -> Load:
-    load = db.get(Load, load_id)
-    if load is None or load.dataset_id != dataset.id:
-        raise NotFound(f"{dataset.name} has no load #{load_id}. See /data/{dataset.name}.")
-    return load
-
-
 def report_context(db: Session, page: Page, user: User, name: str, load_id: int) -> dict[str, Any]:
     dataset = service.get_dataset(db, name=name)
     access_rules.require_manage(dataset, user)
-    load = get_load(db, dataset, load_id)
+    load = service.get_load(db, dataset=dataset, load_id=load_id)
     try:
         schema: TableSchema | None = service.schema_at(
             db, dataset=dataset, version=load.schema_version

@@ -10,6 +10,7 @@ so the checks and the messages are the API's.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import partial
 from pathlib import Path
@@ -57,7 +58,12 @@ META_KEYS = (
     "contact_email",
     "access",
 )
-STEWARD_NOTICES = frozenset({"decided", "revoked"})
+STEWARD_NOTICES = frozenset({"decided", "revoked", "deleted"})
+# The upload form's reading options ("auto": detected from the file).
+ENCODINGS = ("auto", "utf-8", "gbk", "gb18030")
+DELIMITERS = ("auto", ",", "tab", ";", "|")
+HEADERS = ("auto", "yes", "no")
+MAX_SHEET_NAME = 100
 
 
 # --- the steward's area -----------------------------------------------------------------
@@ -97,7 +103,7 @@ def steward_context(db: Session, user: User) -> dict[str, Any]:
                 "dataset": dataset,
                 "freshness": state,
                 "days": days,
-                "last_load": quality.last_load(db, dataset=dataset),
+                "last_load": service.last_load(db, dataset=dataset),
                 "has_schema": dataset.schema_version is not None,
             }
         )
@@ -116,6 +122,9 @@ def steward_context(db: Session, user: User) -> dict[str, Any]:
         "outgoing": outgoing,
         "modes": [mode.value for mode in LoadMode],
         "on_errors": [choice.value for choice in OnError],
+        "encodings": ENCODINGS,
+        "delimiters": DELIMITERS,
+        "headers": HEADERS,
         "today": now.date().isoformat(),
     }
 
@@ -148,6 +157,44 @@ def _choice(value: str, enum: type[LoadMode] | type[OnError], key: str) -> Any:
         raise InvalidInput(f"{key}={value!r}: use one of {allowed}.") from None
 
 
+@dataclass(frozen=True, slots=True)
+class ReadingChoices:
+    """How the upload form says to read a file; "auto" (or blank) means detect it."""
+
+    encoding: str = "auto"
+    delimiter: str = "auto"
+    header: str = "auto"
+    sheet: str = ""
+
+
+def _auto(value: str) -> bool:
+    return value.strip().lower() in ("", "auto")
+
+
+def load_options(mode: str, on_error: str, reading: ReadingChoices) -> ingest.LoadOptions:
+    """The ingest options of the upload form (an unknown encoding is refused by the reader,
+    naming it)."""
+    header = reading.header.strip().lower()
+    if header not in ("", *HEADERS):
+        raise InvalidInput(f"header={reading.header!r}: use one of {', '.join(HEADERS)}.")
+    delimiter = reading.delimiter  # not stripped: a tab is a delimiter
+    if delimiter.strip().lower() in ("auto", ""):
+        delimiter = delimiter if delimiter in ("\t", " ") else ""
+    elif delimiter.strip().lower() == "tab":
+        delimiter = "\t"
+    sheet = reading.sheet.strip()
+    if len(sheet) > MAX_SHEET_NAME:
+        raise InvalidInput(f"The sheet name is longer than {MAX_SHEET_NAME} characters.")
+    return ingest.LoadOptions(
+        mode=_choice(mode, LoadMode, "mode"),
+        on_error=_choice(on_error, OnError, "on_error"),
+        encoding=None if _auto(reading.encoding) else reading.encoding.strip(),
+        delimiter=delimiter or None,
+        header=None if header in ("", "auto") else header == "yes",
+        sheet=sheet or None,
+    )
+
+
 def load_upload(
     db: Session,
     *,
@@ -157,6 +204,7 @@ def load_upload(
     on_error: str,
     limit_mb: float,
     actor: Actor,
+    reading: ReadingChoices = ReadingChoices(),
 ) -> Load:
     """Store an uploaded file in ``dataset`` through the real ingest path."""
     filename = readers.safe_filename(file.filename or "upload")
@@ -167,12 +215,10 @@ def load_upload(
     schema = service.current_schema(db, dataset=dataset)
     if schema is None or dataset.schema_version is None:
         raise Unprocessable(
-            f"{dataset.name} has no schema yet: give it one first (PUT /api/data/"
-            f"{dataset.name}/schema, or create datasets from a sample file on /data/new)."
+            f"{dataset.name} has no schema yet: give it one first on /data/{dataset.name}/"
+            f"manage (or PUT /api/data/{dataset.name}/schema)."
         )
-    options = ingest.LoadOptions(
-        mode=_choice(mode, LoadMode, "mode"), on_error=_choice(on_error, OnError, "on_error")
-    )
+    options = load_options(mode, on_error, reading)
     with saved_upload(
         file.file, name=filename, limit_mb=limit_mb, suffix=Path(filename).suffix
     ) as path:
@@ -200,6 +246,10 @@ def upload(
     file: Annotated[UploadFile, File()],
     mode: Annotated[str, Form()] = "append",
     on_error: Annotated[str, Form()] = "reject",
+    encoding: Annotated[str, Form()] = "auto",
+    delimiter: Annotated[str, Form()] = "auto",
+    header: Annotated[str, Form()] = "auto",
+    sheet: Annotated[str, Form()] = "",
 ) -> Response:
     """The upload form of a dataset: load the file, then show its validation report."""
     try:
@@ -213,9 +263,13 @@ def upload(
             on_error=on_error,
             limit_mb=upload_limit_mb(settings),
             actor=actor,
+            reading=ReadingChoices(
+                encoding=encoding, delimiter=delimiter, header=header, sheet=sheet
+            ),
         )
     except CityOSError as error:
-        return _refused(page, db, user, error, failed_dataset=name)
+        typed = {"encoding": encoding, "delimiter": delimiter, "header": header, "sheet": sheet}
+        return _refused(page, db, user, error, failed_dataset=name, typed_upload=typed)
     return RedirectResponse(f"/data/{name}/loads/{load.id}?notice=loaded", status_code=303)
 
 

@@ -58,6 +58,13 @@ FREQUENCY_LABELS: dict[Frequency, tuple[str, str]] = {
 }
 
 
+ACCESS_LABELS: dict[str, tuple[str, str]] = {
+    "open": ("开放", "Open"),
+    "shared": ("共享", "Shared"),
+    "restricted": ("受限", "Restricted"),
+}
+
+
 def frequency_uri(frequency: Frequency) -> str:
     return FREQUENCY_AUTHORITY + FREQUENCY_CODES[frequency]
 

@@ -72,6 +72,16 @@
     var row = document.createElement("tr");
     data.fields.forEach(function (field) {
       var th = document.createElement("th");
+      if (!field.sortable) {
+        // masked and geopoint columns do not sort (the rows API refuses it)
+        th.textContent = field.label;
+        th.title = field.name;
+        if (field.masked) {
+          th.classList.add("dh-masked");
+        }
+        row.appendChild(th);
+        return;
+      }
       var button = document.createElement("button");
       button.type = "button";
       button.className = "dh-sort";
@@ -128,8 +138,8 @@
     state.filters.forEach(function (filter, index) {
       var li = document.createElement("li");
       var field = fieldOf(filter.field);
-      var op = document.querySelector('#filter-op option[value="' + filter.op + '"]');
-      li.textContent = (field ? field.label : filter.field) + " " + (op ? op.textContent : filter.op) + " " + filter.value + " ";
+      var op = (data.op_labels || {})[filter.op] || filter.op;
+      li.textContent = (field ? field.label : filter.field) + " " + op + " " + filter.value + " ";
       var remove = document.createElement("button");
       remove.type = "button";
       remove.className = "dh-chip-remove";
@@ -185,21 +195,43 @@
       });
   });
 
-  document.getElementById("preview-filter").addEventListener("submit", function (event) {
-    event.preventDefault();
-    var field = document.getElementById("filter-field").value;
-    var op = document.getElementById("filter-op").value;
-    var value = document.getElementById("filter-value").value.trim();
-    if (!field) {
-      return;
-    }
-    state.filters.push({ field: field, op: op, value: value });
-    refresh();
-  });
-  document.getElementById("filter-clear").addEventListener("click", function () {
-    state.filters = [];
-    refresh();
-  });
+  // The operators offered follow the chosen field's type (a geopoint: only "is empty").
+  var filterForm = document.getElementById("preview-filter");
+  var filterField = document.getElementById("filter-field");
+  var filterOp = document.getElementById("filter-op");
+
+  function offerOps() {
+    var field = fieldOf(filterField.value);
+    var chosen = filterOp.value;
+    filterOp.replaceChildren();
+    ((field && field.ops) || []).forEach(function (op) {
+      var option = document.createElement("option");
+      option.value = op;
+      option.textContent = (data.op_labels || {})[op] || op;
+      option.selected = op === chosen;
+      filterOp.appendChild(option);
+    });
+  }
+
+  if (filterForm) {
+    filterField.addEventListener("change", offerOps);
+    offerOps();
+    filterForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var field = filterField.value;
+      var op = filterOp.value;
+      var value = document.getElementById("filter-value").value.trim();
+      if (!field || !op) {
+        return;
+      }
+      state.filters.push({ field: field, op: op, value: value });
+      refresh();
+    });
+    document.getElementById("filter-clear").addEventListener("click", function () {
+      state.filters = [];
+      refresh();
+    });
+  }
 
   // --- map ---------------------------------------------------------------------------------
   var mapElement = document.getElementById("dataset-map");
