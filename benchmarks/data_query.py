@@ -408,6 +408,7 @@ def main() -> int:
     kinds = ["sqlite", "postgresql"] if postgres_reachable() else ["sqlite"]
     if args.database in ("sqlite", "postgresql"):
         kinds = [args.database]
+    load = os.getloadavg()[0]
     results = []
     with tempfile.TemporaryDirectory() as folder_name:
         for kind in kinds:
@@ -460,7 +461,8 @@ def main() -> int:
         f"run in the client process, alternating with ours. Pages: {pages:,} first pages and "
         f"their second pages (next cursor) after 20 warm-up pairs, about 5,000 matching rows "
         f"sorted per question. Downloads: {pairs} alternating pairs after a warm-up. Errors or "
-        f"mismatched counts: {sum(r['errors'] for r in results)}."
+        f"mismatched counts: {sum(r['errors'] for r in results)}. Load average at the start: "
+        f"{load:.1f}."
     )
     if not args.no_write:
         append_results(

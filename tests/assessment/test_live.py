@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from cityos.assessment import service
 from cityos.assessment.live_metrics import LIVE_METRICS
+from cityos.datahub import service as datahub_service
 from cityos.errors import NotFound
 from tests.assessment.conftest import ACTOR
 from tests.assessment.live_support import NOW, T0, D, worked
@@ -61,15 +62,25 @@ def test_a_window_without_cases_gives_reasons_not_errors(
     )
 
 
-def test_data_hub_and_sensing_metrics_wait_for_their_modules(
-    db: Session, worked: CatalogFixture
-) -> None:
+def test_sensing_metrics_wait_for_their_module(db: Session, worked: CatalogFixture) -> None:
     values = service.live_values(db, ["TC"], now=NOW)
-    for metric in ("datahub.fresh_pct", "sensing.sensors_per_km2", "sensing.reporting_pct"):
+    for metric in ("sensing.sensors_per_km2", "sensing.reporting_pct"):
         assert values[("TC", metric)].to_dict() == {
             "value": None,
             "reason": "module not installed",
         }
+
+
+def test_data_hub_metrics_come_from_the_data_hub(db: Session, worked: CatalogFixture) -> None:
+    datahub_service.create_dataset(
+        db,
+        data={"name": "parks", "title_en": "Parks", "access": "open", "frequency": "annual"},
+        department_code="CMB",
+        actor=ACTOR,
+    )
+    values = service.live_values(db, ["TC"], now=NOW)
+    assert values[("TC", "datahub.fresh_pct")].reason != "module not installed"
+    assert values[("TC", "datahub.sharing_granted")].value is None  # no request decided
 
 
 def test_units_outside_the_city_have_no_live_values(db: Session, worked: CatalogFixture) -> None:
@@ -214,10 +225,10 @@ def test_a_run_says_why_live_indicators_have_no_value(db: Session, worked: Catal
     document = json.loads(json.dumps(LIVE_DOCUMENT))
     document["root"]["children"].append(
         {
-            "code": "L.OPEN",
-            "name": {"en": "Open datasets", "zh": "开放数据集"},
+            "code": "L.SENSORS",
+            "name": {"en": "Sensors", "zh": "传感器"},
             "direction": "higher",
-            "source": {"kind": "live", "metric": "datahub.open_datasets_per_100k"},
+            "source": {"kind": "live", "metric": "sensing.sensors_per_km2"},
         }
     )
     service.save_framework(db, document=document, actor=ACTOR)
@@ -226,6 +237,6 @@ def test_a_run_says_why_live_indicators_have_no_value(db: Session, worked: Catal
     )
     warnings = service.result_of(run).warnings
     assert (
-        "L.OPEN (datahub.open_datasets_per_100k) has no live value for every unit: "
+        "L.SENSORS (sensing.sensors_per_km2) has no live value for every unit: "
         "module not installed" in warnings
     )

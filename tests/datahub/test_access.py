@@ -259,11 +259,9 @@ def test_what_a_department_reads_follows_the_same_rules(db: Session, hub: Hub) -
         schema=service.current_schema(db, dataset=hub.open),
         department_id=water,
     )
-    assert (opened.visible, opened.masked, opened.hidden) == (
-        {"id", "district"},
-        {"mobile"},
-        {"owner_name"},
-    )
+    assert opened.visible == {"id", "district"}
+    assert opened.masked == {"mobile"}
+    assert opened.hidden == {"owner_name"}
 
 
 RESIDENTS_SCHEMA = {

@@ -89,7 +89,7 @@ def test_search_shows_open_datasets_to_anonymous_visitors_with_facets(
     words = client.get("/api/data?q=hospitals").json()
     assert [r["name"] for r in words["results"]] == ["hospitals"]
     bad = client.get("/api/data?sort=colour")
-    assert bad.status_code == 422
+    assert bad.status_code == 400
     assert "use one of relevance" in _error(bad)
 
 

@@ -1,5 +1,6 @@
 """The data portal in Debian's Chromium (Playwright): search, open a dataset, preview and
-filter its rows, see them on the map, draw a chart, download."""
+filter its rows (the operators follow the field's type), see them on the map, draw a chart,
+download."""
 
 from __future__ import annotations
 
@@ -85,6 +86,11 @@ def test_a_visitor_finds_previews_filters_maps_charts_and_downloads_a_dataset(
             page.get_by_test_id("filter-apply").click()
             expect(rows).to_have_count(4)
             expect(page.get_by_test_id("active-filters").locator("li")).to_have_count(1)
+            page.get_by_test_id("filter-field").select_option("location")  # a geopoint
+            expect(page.get_by_test_id("filter-op").locator("option")).to_have_count(1)
+            expect(page.get_by_test_id("filter-op")).to_have_value("isnull")
+            page.get_by_test_id("filter-field").select_option("pm25")
+            expect(page.get_by_test_id("filter-op").locator("option")).to_have_count(8)
 
             page.locator("#preview-table thead button[data-field='pm25']").click()
             expect(page.locator("#preview-table thead th[aria-sort='ascending']")).to_have_count(1)

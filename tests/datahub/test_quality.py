@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -67,7 +68,7 @@ def test_quality_of_a_small_dataset(db: Session, make_dataset: MakeDataset, tmp_
     assert figures.rows == 3
 
 
-def _report_completeness(db: Session, dataset: Dataset, figures: dict[str, float] | None) -> None:
+def _report_completeness(db: Session, dataset: Dataset, figures: dict[str, Any] | None) -> None:
     load = service.last_load(db, dataset=dataset)
     assert load is not None
     report = {key: value for key, value in load.report.items() if key != "completeness"}

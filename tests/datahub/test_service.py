@@ -185,3 +185,11 @@ def test_one_title_is_enough(db: Session, people: dict[str, User]) -> None:
         db, data={"name": "trees", "title_zh": "行道树"}, department_code="CMB", actor=TEST_ACTOR
     )
     assert (dataset.title_zh, dataset.title_en, dataset.description_en) == ("行道树", "", "")
+
+
+def test_clearing_one_title_keeps_the_other(db: Session, make_dataset: MakeDataset) -> None:
+    make_dataset(name="trees", descriptor=SCHEMA, title_en="Trees", title_zh="行道树")
+    dataset = service.update_dataset(db, name="trees", changes={"title_zh": ""}, actor=TEST_ACTOR)
+    assert (dataset.title_zh, dataset.title_en) == ("", "Trees")
+    with pytest.raises(Unprocessable, match="needs a title"):
+        service.update_dataset(db, name="trees", changes={"title_en": ""}, actor=TEST_ACTOR)

@@ -63,6 +63,10 @@ from cityos.db import utcnow
 from cityos.errors import Conflict, InvalidInput
 
 MAX_QUARANTINE = 100_000  # invalid rows kept per load; the report counts them all
+# Rows per checked batch: about this many cells (fewer batches cost less per row: each has
+# a fixed planning cost), between the two bounds below. Peak memory grows with it.
+BATCH_CELLS = 4_000_000
+BATCH_ROWS = (10_000, 500_000)
 # Structural problems that lose nothing (the row is empty): warnings, not errors.
 _HARMLESS = frozenset({"blank-row"})
 
@@ -76,7 +80,7 @@ class LoadOptions:
     delimiter: str | None = None
     header: bool | None = None
     sheet: str | None = None
-    batch_size: int = 100_000
+    batch_size: int | None = None  # rows per batch; None: :func:`batch_rows`
 
 
 @dataclass(slots=True)
@@ -152,6 +156,12 @@ def _key_columns(schema: TableSchema) -> list[str]:
     return keys.physical_columns(schema, list(dict.fromkeys(names)))
 
 
+def batch_rows(columns: int) -> int:
+    """Rows per batch for a file of ``columns`` columns (see :data:`BATCH_CELLS`)."""
+    low, high = BATCH_ROWS
+    return max(low, min(high, BATCH_CELLS // max(columns, 1)))
+
+
 def _check_file(
     db_session: Session,
     source: Source,
@@ -163,7 +173,7 @@ def _check_file(
     folder: Path,
     all_columns: bool,
     quarantine: bool,
-    batch_size: int,
+    batch_size: int | None,
     progress: Callable[[int], None] | None,
 ) -> _Checked:
     collector = ErrorCollector()
@@ -174,7 +184,7 @@ def _check_file(
     parts: list[Path] = []
     kept: list[pl.DataFrame] = []
     kept_rows = rows = invalid = 0
-    for batch in source.batches(batch_size):
+    for batch in source.batches(batch_size or batch_rows(len(header))):
         result = validate_frame(
             batch, schema=schema, context=context, collector=collector, with_problems=quarantine
         )
@@ -276,7 +286,7 @@ def _valid_frames(
         frame = pl.read_parquet(part)
         keep = pl.col(VALID)
         if bad.len():
-            keep = keep & ~pl.col(ROW).is_in(bad)
+            keep = keep & ~pl.col(ROW).is_in(bad.implode())
         yield frame.filter(keep).select(columns)
 
 
@@ -309,7 +319,7 @@ def _quarantine_rows(
         grouped = checked.flagged.group_by(ROW).agg(pl.col(keys.PROBLEM)).sort(ROW)
         rendered = (
             pl.scan_parquet(checked.parts)
-            .filter(pl.col(ROW).is_in(grouped.get_column(ROW)))
+            .filter(pl.col(ROW).is_in(grouped.get_column(ROW).implode()))
             .select(pl.col(ROW), *_render(schema))
             .collect()
             .join(grouped, on=ROW)

@@ -83,7 +83,7 @@ def table_for(schema: TableSchema, *, dataset_id: int, version: int) -> Table:
 
     def index(cols: list[str], *, unique: bool) -> None:
         key = tuple(cols)
-        if not cols or key in made:
+        if not cols or key in made or (not unique and _covered(cols, made)):
             return
         made.add(key)
         Index(f"ix_{name}_{len(made)}", *(table.c[c] for c in cols), unique=unique)
@@ -101,3 +101,8 @@ def table_for(schema: TableSchema, *, dataset_id: int, version: int) -> Table:
         if data_field.filterable or data_field.type is FieldType.GEOPOINT:
             index(list(data_field.columns), unique=False)
     return table
+
+
+def _covered(cols: list[str], made: set[tuple[str, ...]]) -> bool:
+    """Whether an index already starts with these columns (so it serves them too)."""
+    return any(key[: len(cols)] == tuple(cols) for key in made)

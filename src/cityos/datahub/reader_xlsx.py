@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from itertools import islice
 from pathlib import Path
@@ -176,6 +176,7 @@ def open_xlsx(
     sheet: str | None,
     limits: ReaderLimits,
     stack: ExitStack,
+    expected_columns: Sequence[str] | None = None,
 ) -> Source:
     check_archive(path, limits=limits)
     workbook = _open_workbook(path, stack)
@@ -195,7 +196,7 @@ def open_xlsx(
     if not sample:
         raise InvalidInput(f"The sheet '{worksheet.title}' is empty: upload a sheet with data.")
     if header is None:
-        header = first_row_is_header(sample)
+        header = first_row_is_header(sample, expected=expected_columns)
     first = list(sample[0])
     while first and not first[-1].strip():
         first.pop()

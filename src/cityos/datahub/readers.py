@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path, PurePosixPath
 from tempfile import TemporaryDirectory
@@ -121,8 +122,13 @@ def open_source(
     header: bool | None = None,
     sheet: str | None = None,
     limits: ReaderLimits = ReaderLimits(),
+    expected_columns: Sequence[str] | None = None,
 ) -> Source:
     """Open ``path`` (uploaded as ``filename``) for reading; close the source when done.
+
+    ``expected_columns`` (the schema's field names, when known) helps to tell whether the
+    first row of a CSV, TSV or XLSX file is a header when ``header`` is None (see
+    :func:`cityos.datahub.sniff.first_row_is_header`).
 
     Raises :class:`~cityos.errors.InvalidInput` / ``PayloadTooLarge`` for files that
     cannot be read at all; row-level problems go to :attr:`Source.problems`.
@@ -135,7 +141,14 @@ def open_source(
     stack = ExitStack()
     try:
         if fmt == "xlsx":
-            return open_xlsx(path, header=header, sheet=sheet, limits=limits, stack=stack)
+            return open_xlsx(
+                path,
+                header=header,
+                sheet=sheet,
+                limits=limits,
+                stack=stack,
+                expected_columns=expected_columns,
+            )
         if fmt == "parquet":
             return open_parquet(path, limits=limits, stack=stack)
         text_path, read_as, reported, head = _utf8_copy(
@@ -158,6 +171,7 @@ def open_source(
             header=header,
             limits=limits,
             stack=stack,
+            expected_columns=expected_columns,
         )
     except BaseException:
         stack.close()
@@ -232,6 +246,7 @@ def _open_delimited(
     header: bool | None,
     limits: ReaderLimits,
     stack: ExitStack,
+    expected_columns: Sequence[str] | None,
 ) -> Source:
     text = sample_text(
         head, encoding=read_as if read_as != "utf-8" else reported, complete=complete
@@ -243,7 +258,7 @@ def _open_delimited(
     )
     if header is None:
         sample = sample_records(text, chosen)
-        header = first_row_is_header([first, *sample[1:]])
+        header = first_row_is_header([first, *sample[1:]], expected=expected_columns)
     if header:
         columns = check_header(first, limits=limits)
         if records < 2:

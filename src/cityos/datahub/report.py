@@ -13,8 +13,13 @@ from typing import Any
 
 MAX_EXAMPLES = 5
 
+# A file that could not be read at all (binary, empty, a repeated column name, a zip
+# bomb, a wrong encoding…): the one error of its load's report.
+FILE_ERROR = "file"
+
 # Error types, in the order a report lists them.
 ERROR_TYPES: tuple[str, ...] = (
+    FILE_ERROR,
     "missing-column",
     "extra-column",
     "extra-cell",
@@ -112,6 +117,10 @@ class Report:
     format: str = ""
     encoding: str = ""
     columns: list[str] = _field(default_factory=list)
+    filename: str = ""
+    # field name → % of the stored rows with a value (a load that stored rows); see
+    # :mod:`cityos.datahub.ingest`
+    completeness: dict[str, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -124,6 +133,9 @@ class Report:
     @property
     def summary(self) -> str:
         """One line: what was read and what was wrong."""
+        unread = next((group for group in self.errors if group.type == FILE_ERROR), None)
+        if unread is not None:
+            return f"The file could not be read: {unread.message}"
         rows = f"{self.rows:,} row{'s' if self.rows != 1 else ''}"
         if self.ok:
             return f"{rows} read, all valid."
@@ -140,7 +152,7 @@ class Report:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "summary": self.summary,
             "ok": self.ok,
             "rows": self.rows,
@@ -152,4 +164,8 @@ class Report:
             "format": self.format,
             "encoding": self.encoding,
             "columns": list(self.columns),
+            "filename": self.filename,
         }
+        if self.completeness is not None:
+            out["completeness"] = dict(self.completeness)
+        return out

@@ -149,7 +149,7 @@ def _clean_metadata(
             if len(text) > MAX_TEXT[key]:
                 problems.append({"where": key, "message": f"at most {MAX_TEXT[key]} characters"})
             clean[key] = text
-    titled = creating or "title_zh" in data or "title_en" in data
+    titled = creating  # an update is checked against the stored titles by update_dataset
     if titled and not (clean.get("title_zh") or clean.get("title_en")):
         problems.append({"where": "title_en", "message": "give a title (in zh, en or both)"})
     if "themes" in data:

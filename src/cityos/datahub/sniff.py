@@ -8,6 +8,8 @@ import codecs
 import csv
 import io
 import re
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from cityos.errors import InvalidInput
@@ -78,7 +80,7 @@ def check_text(head: bytes, *, format_name: str) -> None:
         if len(head) > 16 and max(even, odd) > 0.4 * len(head) / 2 > min(even, odd) * 4:
             raise InvalidInput(
                 "This file looks like UTF-16 text without a byte-order mark: pass the "
-                "encoding (e.g. --encoding utf-16-le) or save it as UTF-8.",
+                f"encoding utf-16-le ({how_to_pass('utf-16-le')}) or save it as UTF-8.",
                 details={"looks_like": "UTF-16 text"},
             )
         kind = "binary data (it contains NUL bytes)"
@@ -119,12 +121,20 @@ def detect_encoding(head: bytes, *, complete: bool) -> str:
         return "gb18030"
     raise InvalidInput(
         "Could not tell this file's text encoding (it is not UTF-8, GBK or GB18030): "
-        "pass the encoding (e.g. --encoding big5) or save the file as UTF-8.",
+        f"pass the encoding, e.g. big5 ({how_to_pass('big5')}), or save the file as UTF-8.",
     )
 
 
 def suggestion(encoding: str) -> str:
     return "gb18030" if encoding in UTF8 else "utf-8"
+
+
+def how_to_pass(encoding: str) -> str:
+    """Where to give an encoding: the API and the upload form, or the command line."""
+    return (
+        f"`encoding={encoding}` in the API or the upload form, `--encoding {encoding}` on the "
+        "command line"
+    )
 
 
 def decode_error(encoding: str, *, line: int | None, offset: int | None) -> InvalidInput:
@@ -134,9 +144,10 @@ def decode_error(encoding: str, *, line: int | None, offset: int | None) -> Inva
     if offset is not None:
         where.append(f"byte {offset}")
     place = f" at {', '.join(where)}" if where else ""
+    better = suggestion(encoding)
     return InvalidInput(
-        f"The file is not valid {encoding.upper()}{place}: try "
-        f"--encoding {suggestion(encoding)} (or save the file as UTF-8).",
+        f"The file is not valid {encoding.upper()}{place}: try the encoding {better} "
+        f"({how_to_pass(better)}), or save the file as UTF-8.",
         details={"encoding": encoding, "line": line, "byte": offset},
     )
 
@@ -263,24 +274,86 @@ _ID = re.compile(r"\d{6,}[Xx]")
 _YEAR = re.compile(r"(19|20)\d\d")
 
 
+def _kind(cell: str) -> str | None:
+    """What a cell holds: ``number``, ``date``, ``time``, ``boolean`` or ``text``; None
+    when it is empty."""
+    if not cell:
+        return None
+    if cell.lower() in {"true", "false"}:
+        return "boolean"
+    if _DATE.fullmatch(cell):
+        return "date"
+    if _TIME.fullmatch(cell):
+        return "time"
+    if _NUMBER.fullmatch(cell) or _ID.fullmatch(cell):
+        return "number"
+    return "text"
+
+
 def _value_like(cell: str) -> bool:
-    return any(
-        pattern.fullmatch(cell) for pattern in (_NUMBER, _DATE, _TIME, _ID)
-    ) or cell.lower() in {"true", "false"}
+    return _kind(cell) not in (None, "text")
 
 
-def first_row_is_header(records: list[list[str]]) -> bool:
-    """Names are expected: the first row is data only if all its cells look like values."""
+def _column_vote(first: str, below: list[str]) -> int:
+    """+1 when the column says "the first row is a header", -1 when it says "data", 0 when
+    it cannot tell (like :meth:`csv.Sniffer.has_header`, per column).
+
+    A name over values of one other kind (text over numbers, a year over other numbers)
+    votes header; a value of the same kind as the values below (a number over numbers)
+    votes data. Text over text only votes header when the text below all has one length
+    and the first cell another (codes under a name); equal lengths prove nothing.
+    """
+    kind = _kind(first)
+    kinds = [k for k in map(_kind, below) if k is not None]
+    if kind is None or not kinds:
+        return 0
+    common, count = Counter(kinds).most_common(1)[0]
+    if count < 0.9 * len(kinds):
+        return 0  # a mixed column
+    if common == "text":
+        lengths = {len(cell) for cell in below if cell}
+        if kind == "text" and len(lengths) == 1 and len(first) not in lengths:
+            return 1
+        return 0
+    if kind != common:
+        return 1
+    if kind == "number" and _YEAR.fullmatch(first):
+        numbers = [cell for cell in below if cell]
+        return 1 if not all(_YEAR.fullmatch(cell) for cell in numbers) else -1
+    return -1
+
+
+def first_row_is_header(
+    records: list[list[str]], *, expected: Sequence[str] | None = None
+) -> bool:
+    """Whether the first of ``records`` (a sample of the file's rows) names the columns.
+
+    Each column compares its first cell with the cells below (:func:`_column_vote`); the
+    votes decide. When they don't, and the schema's field names are ``expected``: a first
+    row that has as many cells as the schema has fields and none of them a field name is
+    data. Otherwise names are expected — the first row is data only if every cell looks
+    like a value. A first cell that is a field name always makes a header.
+    """
     if not records:
         return True
-    cells = [cell.strip() for cell in records[0] if cell.strip()]
-    if not cells or not all(_value_like(cell) for cell in cells):
-        return True
-    # column headers that are years (2020, 2021, …) over columns of other numbers
-    if all(_YEAR.fullmatch(cell) for cell in cells) and len(set(cells)) == len(cells):
-        below = [cell.strip() for record in records[1:] for cell in record if cell.strip()]
-        return bool(below) and not all(_YEAR.fullmatch(cell) for cell in below)
-    return False
+    first = [cell.replace("\ufeff", "").strip() for cell in records[0]]
+    while first and not first[-1]:
+        first.pop()
+    if expected is not None:
+        names = {name.strip().lower() for name in expected}
+        if any(cell.lower() in names for cell in first if cell):
+            return True
+    below = [[cell.strip() for cell in record] for record in records[1:]]
+    votes = sum(
+        _column_vote(cell, [record[index] for record in below if index < len(record)])
+        for index, cell in enumerate(first)
+    )
+    if votes:
+        return votes > 0
+    if expected is not None and first and len(first) == len(expected):
+        return False
+    cells = [cell for cell in first if cell]
+    return not cells or not all(_value_like(cell) for cell in cells)
 
 
 def _breaks(data: bytes, start: int, end: int) -> int:

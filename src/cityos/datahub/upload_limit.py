@@ -31,7 +31,7 @@ METHODS = frozenset({"POST", "PUT"})
 DATA_FILES = re.compile(
     r"^(?:/api/data/[^/]+/loads|/api/data/infer|/data/[^/]+/loads|/data/new)/?$"
 )
-ATTACHED_FILES = re.compile(r"^/api/data/[^/]+/resources/?$")
+ATTACHED_FILES = re.compile(r"^(?:/api/data/[^/]+/resources|/data/[^/]+/manage/files)/?$")
 
 
 @dataclass(frozen=True, slots=True)

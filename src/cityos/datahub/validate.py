@@ -402,7 +402,9 @@ def _plan(schema: TableSchema, context: ValidationContext, present: set[str]) ->
             members = [parse_literal(data_field, member) for member in constraints.enum]
             shown = ", ".join(_value_text(member) for member in constraints.enum[:12])
             more = ", …" if len(constraints.enum) > 12 else ""
-            allowed = pl.Series(members, dtype=dtype)
+            # a one-element list column: is_in over a bare Series of the same type is
+            # deprecated in polars (ambiguous) and warns from Rust, past ``-W error``
+            allowed = pl.Series(members, dtype=dtype).implode()
             flag(
                 "enum",
                 typed.is_not_null() & ~typed.is_in(allowed),
@@ -427,7 +429,7 @@ def _check(check: Check, text: pl.Expr, context: ValidationContext) -> pl.Expr:
         return text.is_not_null() & ~checks.uscc_valid(text)
     if check is Check.ID_CARD_CN:
         return text.is_not_null() & ~checks.id_card_valid(text)
-    codes = pl.Series(sorted(context.area_codes), dtype=pl.String)
+    codes = pl.Series(sorted(context.area_codes), dtype=pl.String).implode()
     return text.is_not_null() & ~text.is_in(codes)
 
 
@@ -501,6 +503,8 @@ def validate_frame(
     ``"<field>: <error type>"``) for quarantine.
     """
     plan = _plan(schema, context, set(frame.columns))
+    # one chunk per column: a batch glued from the reader's blocks checks ~1.5x slower
+    frame = frame.rechunk()
     checked = (
         frame.lazy()
         .select(pl.col(ROW).cast(pl.Int64), *plan.raw)

@@ -125,7 +125,7 @@ def set_schema(
     connection = db_session.connection()
     new_table = physical.table_for(schema, dataset_id=dataset.id, version=version)
     storage.drop_table(connection, new_table)  # a table left behind by a failed attempt
-    storage.create_table(connection, new_table)
+    storage.create_table(connection, new_table, indexes=False)  # built after the copy
     count = 0
     if copy_rows and old is not None and dataset.schema_version is not None:
         old_table = physical.table_for(old, dataset_id=dataset.id, version=dataset.schema_version)
@@ -138,6 +138,7 @@ def set_schema(
             insert(new_table).from_select([physical.ROW, *(b for _, b in pairs)], source)
         )
         count = dataset.row_count
+    storage.create_indexes(connection, new_table)
     dataset.schema_version = version
     dataset.row_count = count
     if not copy_rows:

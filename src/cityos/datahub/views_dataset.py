@@ -221,7 +221,9 @@ def dataset_context(db: Session, page: Page, name: str) -> dict[str, Any]:
         "schema": schema,
         "reader": reader,
         "can_manage": access_rules.can_manage(dataset, user),
-        "quality": quality.dataset_quality(db, dataset=dataset, now=utcnow(), schema=schema),
+        "quality": quality.dataset_quality(
+            db, dataset=dataset, now=utcnow(), schema=schema, access=reader
+        ),
         "dictionary": dictionary(page, schema, elements, reader),
         "primary_key": list(schema.primary_key) if schema is not None else [],
         "loads": service.list_loads(db, dataset=dataset, limit=LOADS_SHOWN),
