@@ -85,6 +85,8 @@ DESCRIPTOR: dict[str, Any] = {
         {"name": "location", "type": "geopoint"},
     ],
     "primaryKey": ["id"],
+    # the steward declares the index the portal's usual question needs (district, newest)
+    "indexes": [["district", "opened"]],
 }
 DISTRICTS = [f"D{i:03d}" for i in range(100)]
 CATEGORIES = ["school", "clinic", "park", "library", "depot", "market", "office", "=formula"]

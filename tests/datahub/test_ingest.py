@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,81 +12,22 @@ from sqlalchemy import Table, func, inspect, select
 from sqlalchemy.orm import Session
 
 from cityos.audit.models import AuditEntry
-from cityos.datahub import ingest, keys, physical, service, storage
+from cityos.datahub import ingest, keys, storage
 from cityos.datahub.ingest import LoadOptions
 from cityos.datahub.models import Dataset, Load, LoadMode, LoadStatus, OnError, QuarantinedRow
-from cityos.datahub.tableschema import TableSchema
 from cityos.errors import Conflict, InvalidInput
 from tests.datahub.conftest import TEST_ACTOR, MakeDataset
-
-STATIONS = {
-    "fields": [
-        {"name": "id", "type": "integer"},
-        {"name": "name", "type": "string", "constraints": {"required": True, "maxLength": 40}},
-        {"name": "pm25", "type": "number", "constraints": {"minimum": 0}},
-        {"name": "measured", "type": "date"},
-        {"name": "parent", "type": "integer"},
-    ],
-    "primaryKey": ["id"],
-    "foreignKeys": [{"fields": ["parent"], "reference": {"resource": "", "fields": ["id"]}}],
-}
-HEADER = ["id", "name", "pm25", "measured", "parent"]
-
-
-def csv_file(folder: Path, lines: Sequence[str], name: str = "upload.csv") -> Path:
-    path = folder / name
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def good_lines(ids: Iterable[int], *, name: str = "Station") -> list[str]:
-    return [",".join(HEADER), *(f"{i},{name} {i},{i * 1.5},2024-05-01," for i in ids)]
-
-
-def schema_of(db: Session, dataset: Dataset) -> TableSchema:
-    schema = service.current_schema(db, dataset=dataset)
-    assert schema is not None
-    return schema
-
-
-def table_of(db: Session, dataset: Dataset) -> Table:
-    return physical.table_for(
-        schema_of(db, dataset), dataset_id=dataset.id, version=dataset.schema_version or 1
-    )
-
-
-def stored(db: Session, dataset: Dataset, column: str = "f0") -> list[Any]:
-    table = table_of(db, dataset)
-    if not inspect(db.connection()).has_table(table.name):
-        return []
-    query = select(table.c[column]).order_by(table.c["_row"])
-    return list(db.scalars(query))
-
-
-def load(
-    db: Session,
-    dataset: Dataset,
-    path: Path,
-    *,
-    mode: LoadMode = LoadMode.APPEND,
-    on_error: OnError = OnError.REJECT,
-    **options: Any,
-) -> Load:
-    return ingest.load_file(
-        db,
-        dataset=dataset,
-        schema=schema_of(db, dataset),
-        version=dataset.schema_version or 1,
-        path=path,
-        filename=path.name,
-        options=LoadOptions(mode=mode, on_error=on_error, **options),
-        actor=TEST_ACTOR,
-        area_codes=frozenset(),
-    )
-
-
-def errors_of(done: Load) -> dict[tuple[str, str | None], Mapping[str, Any]]:
-    return {(e["type"], e["field"]): e for e in done.report["errors"]}
+from tests.datahub.ingest_support import (
+    HEADER,
+    STATIONS,
+    csv_file,
+    errors_of,
+    good_lines,
+    load,
+    schema_of,
+    stored,
+    table_of,
+)
 
 
 @pytest.fixture
@@ -416,16 +357,6 @@ def test_a_database_refusal_while_storing_is_a_conflict(
     db.rollback()
 
 
-def test_a_file_the_reader_refuses_records_nothing(
-    db: Session, stations: Dataset, tmp_path: Path
-) -> None:
-    empty = tmp_path / "empty.csv"
-    empty.write_bytes(b"")
-    with pytest.raises(InvalidInput):
-        load(db, stations, empty)
-    assert db.scalar(select(func.count()).select_from(Load)) == 0
-
-
 def test_validate_file_reports_without_storing_or_recording(
     db: Session, stations: Dataset, tmp_path: Path
 ) -> None:
@@ -497,3 +428,66 @@ def test_quarantine_keeps_a_bounded_number_of_rows_and_says_so(
     assert done.rows_rejected == 5
     assert db.scalar(select(func.count()).select_from(QuarantinedRow)) == 2
     assert "5 rows are invalid; the first 2 are kept in quarantine." in done.report["warnings"]
+
+
+# --- completeness ------------------------------------------------------------------------------
+
+
+def test_a_stored_load_reports_the_completeness_of_each_field(
+    db: Session, stations: Dataset, tmp_path: Path
+) -> None:
+    lines = [",".join(HEADER), "1,A,1,2024-05-01,", "2,B,,2024-05-01,", "3,C,,,1", "4,D,2,,"]
+    done = load(db, stations, csv_file(tmp_path, lines), batch_size=3)
+
+    assert done.report["completeness"] == {
+        "id": 100.0,
+        "name": 100.0,
+        "pm25": 50.0,
+        "measured": 50.0,
+        "parent": 25.0,
+    }
+
+
+def test_completeness_after_an_append_describes_the_whole_stored_table(
+    db: Session, stations: Dataset, tmp_path: Path
+) -> None:
+    load(db, stations, csv_file(tmp_path, good_lines([1, 2, 3]), "first.csv"))
+    lines = [",".join(HEADER), "4,D,,2024-05-01,1"]
+    done = load(db, stations, csv_file(tmp_path, lines, "more.csv"))
+
+    assert done.status == LoadStatus.COMMITTED.value
+    completeness = done.report["completeness"]
+    assert (completeness["pm25"], completeness["parent"]) == (75.0, 25.0)
+
+
+def test_completeness_after_an_upsert_counts_the_rows_it_did_not_touch(
+    db: Session, stations: Dataset, tmp_path: Path
+) -> None:
+    load(db, stations, csv_file(tmp_path, good_lines([1, 2]), "first.csv"))
+    lines = [",".join(HEADER), "2,B,,2024-05-01,"]
+    partly = load(db, stations, csv_file(tmp_path, lines, "one.csv"), mode=LoadMode.UPSERT)
+    assert partly.report["completeness"]["pm25"] == 50.0
+
+    lines = [",".join(HEADER), "1,A,,2024-05-01,", "2,B,,2024-05-01,"]
+    whole = load(db, stations, csv_file(tmp_path, lines, "all.csv"), mode=LoadMode.UPSERT)
+    assert whole.report["completeness"]["pm25"] == 0.0
+
+
+def test_a_partial_load_reports_the_completeness_of_the_rows_it_stored(
+    db: Session, stations: Dataset, tmp_path: Path
+) -> None:
+    lines = [",".join(HEADER), "1,A,1,2024-05-01,", "2,B,,2024-05-01,", "3,C,lots,,"]
+    done = load(db, stations, csv_file(tmp_path, lines), on_error=OnError.QUARANTINE)
+
+    assert done.status == LoadStatus.PARTIAL.value
+    assert done.report["completeness"]["pm25"] == 50.0
+
+
+def test_a_rejected_load_reports_no_completeness(
+    db: Session, stations: Dataset, tmp_path: Path
+) -> None:
+    lines = [",".join(HEADER), "1,A,lots,2024-05-01,"]
+    done = load(db, stations, csv_file(tmp_path, lines))
+
+    assert done.status == LoadStatus.REJECTED.value
+    assert "completeness" not in done.report

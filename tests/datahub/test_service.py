@@ -193,3 +193,21 @@ def test_clearing_one_title_keeps_the_other(db: Session, make_dataset: MakeDatas
     assert (dataset.title_zh, dataset.title_en) == ("", "Trees")
     with pytest.raises(Unprocessable, match="needs a title"):
         service.update_dataset(db, name="trees", changes={"title_en": ""}, actor=TEST_ACTOR)
+
+
+def test_declared_indexes_are_built_and_checked(db: Session, make_dataset: MakeDataset) -> None:
+    indexed = {
+        **SCHEMA,
+        "fields": [*SCHEMA["fields"], {"name": "ward", "type": "string", "filterable": True}],
+        "indexes": [["ward", "beds"]],
+    }
+    dataset = make_dataset(name="hospitals", descriptor=indexed)
+    found = inspect(db.connection()).get_indexes(physical.table_name(dataset.id, 1))
+    columns = sorted(tuple(index["column_names"]) for index in found)
+    assert ("f3", "f2") in columns
+    assert ("f3",) not in columns  # the composite index serves filters on ward too
+    with pytest.raises(Unprocessable) as caught:
+        service.set_schema(
+            db, name="hospitals", descriptor={**indexed, "indexes": [["wrd"]]}, actor=TEST_ACTOR
+        )
+    assert caught.value.details[0]["where"] == "indexes[0][0]"

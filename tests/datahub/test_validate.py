@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -337,6 +338,38 @@ def test_a_report_summarises_in_one_line_and_is_json_friendly() -> None:
         "examples": [{"row": 2, "value": "x"}],
     }
     assert Report(rows=1, valid_rows=1).to_dict()["summary"] == "1 row read, all valid."
+
+
+def test_a_report_of_a_refused_file_is_summarised_by_the_reason() -> None:
+    reason = "The file is empty: upload a file with a header row and data."
+    report = Report(errors=[ErrorGroup(type="file", field=None, message=reason, count=1)])
+    assert report.summary == f"The file was refused: {reason}"
+    assert "completeness" not in report.to_dict()
+    report.completeness = {"n": 50.0}
+    assert report.to_dict()["completeness"] == {"n": 50.0}
+
+
+@pytest.mark.parametrize(
+    ("data_field", "area_codes"),
+    [
+        ({"name": "v", "type": "string", "constraints": {"check": "area_code"}}, {"440304"}),
+        ({"name": "v", "type": "string", "constraints": {"check": "area_code"}}, set()),
+        ({"name": "v", "type": "string", "constraints": {"enum": ["a", "b"]}}, set()),
+        ({"name": "v", "type": "integer", "constraints": {"enum": [1, 2]}}, set()),
+    ],
+)
+def test_membership_checks_raise_no_polars_deprecation_warning(
+    data_field: dict[str, Any], area_codes: set[str]
+) -> None:
+    # polars warns from Rust: ``-W error`` prints the warning without failing, so record it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result, groups = run(
+            schema_of(data_field), {"v": ["440304", "a", "1", None]}, area_codes=area_codes
+        )
+    assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == []
+    assert result.valid.len() == 4
+    assert groups
 
 
 # --- header --------------------------------------------------------------------------------

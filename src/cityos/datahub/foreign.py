@@ -57,7 +57,7 @@ def require_readable(db_session: Session, *, dataset: Dataset, schema: TableSche
             if not seen.allowed or name not in seen.visible
         ]
         if unseen:
-            department = dataset.department.code if dataset.department else "its department"
+            department = dataset.department.code
             raise Forbidden(
                 f"The foreign key ({', '.join(foreign_key.fields)}) of {dataset.name} refers to "
                 f"{other.name} ({', '.join(unseen)}), which {department} may no longer read "
@@ -67,9 +67,7 @@ def require_readable(db_session: Session, *, dataset: Dataset, schema: TableSche
             )
 
 
-def values(
-    db_session: Session, connection: Connection, schema: TableSchema
-) -> keys.ForeignValues:
+def values(db_session: Session, connection: Connection, schema: TableSchema) -> keys.ForeignValues:
     """The stored values a foreign key of ``schema`` refers to, renamed to this file's
     physical columns (see :data:`cityos.datahub.keys.ForeignValues`)."""
 

@@ -16,8 +16,14 @@ Storing happens in the caller's transaction: replace empties the table first, ap
 (keys already stored are errors), upsert inserts or updates on the primary key; into an
 empty table the indexes are built after the rows (:func:`cityos.datahub.storage.store`). A
 failure while storing raises and the caller's rollback leaves nothing half-written — not
-even a new, empty table. Every load —
-rejected ones too — is recorded as a :class:`Load` with its report, and audited.
+even a new, empty table. Every load — rejected ones too — is recorded as a :class:`Load`
+with its report, and audited; the report of a load that stored rows has the completeness
+of the stored table per field. A file the readers refuse outright raises, and its rejected
+load is recorded in a transaction of its own (:mod:`cityos.datahub.refusals`).
+
+Without a header row, the file's columns are the schema's fields in order. Foreign keys
+into another dataset need that the department may still read the referenced fields
+(:mod:`cityos.datahub.foreign`).
 """
 
 from __future__ import annotations
@@ -31,13 +37,13 @@ from typing import Any
 
 import polars as pl
 import psycopg
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cityos.audit import service as audit
 from cityos.audit.service import Actor
-from cityos.datahub import keys, physical, storage
+from cityos.datahub import foreign, keys, physical, refusals, storage
 from cityos.datahub.models import (
     Dataset,
     Load,
@@ -45,11 +51,10 @@ from cityos.datahub.models import (
     LoadStatus,
     OnError,
     QuarantinedRow,
-    SchemaVersion,
 )
 from cityos.datahub.reader_base import Source
 from cityos.datahub.report import HEADER_ERRORS, ErrorCollector, Report
-from cityos.datahub.tableschema import FieldType, ForeignKey, TableSchema, from_resolved
+from cityos.datahub.tableschema import FieldType, TableSchema
 from cityos.datahub.validate import (
     PROBLEMS,
     ROW,
@@ -60,7 +65,7 @@ from cityos.datahub.validate import (
     validate_frame,
 )
 from cityos.db import utcnow
-from cityos.errors import Conflict, InvalidInput
+from cityos.errors import Conflict, InvalidInput, PayloadTooLarge, Unprocessable
 
 MAX_QUARANTINE = 100_000  # invalid rows kept per load; the report counts them all
 # Rows per checked batch: about this many cells (fewer batches cost less per row: each has
@@ -69,6 +74,8 @@ BATCH_CELLS = 4_000_000
 BATCH_ROWS = (10_000, 500_000)
 # Structural problems that lose nothing (the row is empty): warnings, not errors.
 _HARMLESS = frozenset({"blank-row"})
+# What the readers raise for a file they cannot read at all (before anything is stored).
+_UNREADABLE = (InvalidInput, PayloadTooLarge, Unprocessable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,35 +118,6 @@ def _stored_values(connection: Connection, table: Table) -> keys.StoredValues | 
     return values
 
 
-def _foreign_values(
-    db_session: Session, connection: Connection, schema: TableSchema
-) -> keys.ForeignValues:
-    def values(foreign_key: ForeignKey) -> pl.DataFrame | None:
-        other = db_session.scalar(select(Dataset).where(Dataset.name == foreign_key.resource))
-        if other is None or other.schema_version is None:
-            return None
-        version = db_session.scalar(
-            select(SchemaVersion).where(
-                SchemaVersion.dataset_id == other.id,
-                SchemaVersion.version == other.schema_version,
-            )
-        )
-        if version is None:
-            return None
-        their_schema = from_resolved(version.descriptor)
-        table = physical.table_for(their_schema, dataset_id=other.id, version=other.schema_version)
-        if not _has_table(connection, table):
-            return None
-        theirs = keys.physical_columns(their_schema, foreign_key.reference_fields)
-        frame = storage.distinct_values(connection, table, theirs)
-        ours = keys.physical_columns(schema, foreign_key.fields)
-        if len(ours) != len(theirs):
-            return None
-        return frame.rename(dict(zip(theirs, ours, strict=True)))
-
-    return values
-
-
 # --- pass 1 and 2 --------------------------------------------------------------------------
 
 
@@ -177,14 +155,15 @@ def _check_file(
     progress: Callable[[int], None] | None,
 ) -> _Checked:
     collector = ErrorCollector()
-    header = list(source.info.columns)
-    warnings = check_header(schema, header, collector)
+    header, renames, warnings = _columns(source, schema, collector)
     context = ValidationContext(area_codes=area_codes, header=header)
     wanted = None if all_columns else [ROW, VALID, *_key_columns(schema)]
     parts: list[Path] = []
     kept: list[pl.DataFrame] = []
     kept_rows = rows = invalid = 0
     for batch in source.batches(batch_size or batch_rows(len(header))):
+        if renames:
+            batch = batch.rename(renames)
         result = validate_frame(
             batch, schema=schema, context=context, collector=collector, with_problems=quarantine
         )
@@ -213,7 +192,7 @@ def _check_file(
             collector=collector,
             mode=mode,
             stored=_stored_values(connection, table),
-            foreign=_foreign_values(db_session, connection, schema),
+            foreign=foreign.values(db_session, connection, schema),
         )
         invalid += flagged.get_column(ROW).n_unique()
     report = Report(
@@ -229,6 +208,40 @@ def _check_file(
     return _Checked(
         report=report, parts=parts, flagged=flagged, quarantine=kept, structural=structural
     )
+
+
+def _columns(
+    source: Source, schema: TableSchema, collector: ErrorCollector
+) -> tuple[list[str], dict[str, str], list[str]]:
+    """The file's columns by field name, the renames its batches need, and warnings.
+
+    With a header row, columns match fields by name (:func:`check_header`). Without one,
+    they are the schema's fields in order — when there are as many; else the load is
+    rejected (``column-count``).
+    """
+    columns = list(source.info.columns)
+    if source.info.header:
+        return columns, {}, check_header(schema, columns, collector)
+    names = list(schema.names)
+    listed = ", ".join(names)
+    if len(columns) == len(names):
+        warning = (
+            f"The file has no header row: its {len(names)} columns were read as the "
+            f"schema's fields in order ({listed}). If the first row names the columns, "
+            "load with header=true."
+        )
+        return names, dict(zip(columns, names, strict=True)), [warning]
+    collector.add(
+        "column-count",
+        None,
+        message=(
+            f"the file has no header row and {len(columns)} columns, but the schema has "
+            f"{len(names)} fields ({listed}): add a first row with the field names, or give "
+            "one column per field in the schema's order"
+        ),
+        count=1,
+    )
+    return columns, {}, []
 
 
 def _structural(
@@ -355,7 +368,7 @@ def _store(
 # --- the public functions ------------------------------------------------------------------
 
 
-def _open(path: Path, *, filename: str, options: LoadOptions) -> Source:
+def _open(path: Path, *, filename: str, options: LoadOptions, schema: TableSchema) -> Source:
     from cityos.datahub import readers  # the readers pull in every format's library
 
     return readers.open_source(
@@ -366,6 +379,7 @@ def _open(path: Path, *, filename: str, options: LoadOptions) -> Source:
         delimiter=options.delimiter,
         header=options.header,
         sheet=options.sheet,
+        expected_columns=schema.names,
     )
 
 
@@ -397,9 +411,10 @@ def validate_file(
 ) -> Report:
     """The report a load of this file would give; nothing is stored or recorded."""
     _require_mode(schema, options)
+    foreign.require_readable(db_session, dataset=dataset, schema=schema)
     table = physical.table_for(schema, dataset_id=dataset.id, version=version)
     with (
-        _open(path, filename=filename, options=options) as source,
+        _open(path, filename=filename, options=options, schema=schema) as source,
         tempfile.TemporaryDirectory(prefix="cityos-validate-") as folder,
     ):
         checked = _check_file(
@@ -415,7 +430,45 @@ def validate_file(
             batch_size=options.batch_size,
             progress=progress,
         )
+    checked.report.filename = _safe_name(filename)
     return checked.report
+
+
+def _completeness(
+    connection: Connection,
+    table: Table,
+    schema: TableSchema,
+    *,
+    counted: dict[str, int],
+    written: int,
+    stored: int,
+) -> dict[str, float]:
+    """% of the stored rows with a value, per field (a geopoint by its longitude).
+
+    When every stored row came from this load (a replace, a first load, or an upsert that
+    touched every row) the counts made while storing suffice; else one ``COUNT`` per
+    column over the table.
+    """
+    if stored <= 0:
+        return {}
+    columns = [data_field.columns[0] for data_field in schema.fields]
+    if written == stored:
+        values = [counted.get(column, 0) for column in columns]
+    else:
+        values = storage.value_counts(connection, table, columns)
+    return {
+        data_field.name: round(100.0 * count / stored, 1)
+        for data_field, count in zip(schema.fields, values, strict=True)
+    }
+
+
+def _counting(frames: Iterator[pl.DataFrame], counted: dict[str, int]) -> Iterator[pl.DataFrame]:
+    """``frames``, counting the values (not null) of each column into ``counted``."""
+    for frame in frames:
+        nulls = frame.null_count().row(0)
+        for column, missing in zip(frame.columns, nulls, strict=True):
+            counted[column] = counted.get(column, 0) + frame.height - int(missing)
+        yield frame
 
 
 def load_file(
@@ -433,32 +486,59 @@ def load_file(
 ) -> Load:
     """Check ``path`` and store its rows in the dataset's table for ``version``.
 
-    Runs in the caller's transaction (the caller commits). Reader errors (an unreadable
-    file…) raise before anything is written; a failure while storing raises
-    :class:`Conflict` and the caller's rollback leaves nothing behind.
+    Runs in the caller's transaction (the caller commits). A file the readers cannot read
+    (:class:`InvalidInput`, :class:`PayloadTooLarge`, :class:`Unprocessable` before
+    anything is stored) is recorded as a rejected load in a transaction of its own
+    (:mod:`cityos.datahub.refusals`) and the error raised again; a failure while storing
+    raises :class:`Conflict` and the caller's rollback leaves nothing behind. A foreign key
+    into fields the department may no longer read raises :class:`Forbidden` first.
     """
     _require_mode(schema, options)
+    foreign.require_readable(db_session, dataset=dataset, schema=schema)
     started = utcnow()
     table = physical.table_for(schema, dataset_id=dataset.id, version=version)
     quarantine = options.on_error is OnError.QUARANTINE
-    with (
-        _open(path, filename=filename, options=options) as source,
-        tempfile.TemporaryDirectory(prefix="cityos-load-") as folder,
-    ):
-        checked = _check_file(
+
+    def refuse(error: InvalidInput | PayloadTooLarge | Unprocessable) -> None:
+        refusals.record_refusal(
             db_session,
-            source,
-            schema=schema,
-            table=table,
-            mode=options.mode,
-            area_codes=area_codes,
-            folder=Path(folder),
-            all_columns=True,
-            quarantine=quarantine,
-            batch_size=options.batch_size,
-            progress=progress,
+            dataset=dataset,
+            version=version,
+            filename=_safe_name(filename),
+            mode=options.mode.value,
+            on_error=options.on_error.value,
+            format=options.format,
+            encoding=options.encoding,
+            actor=actor,
+            started=started,
+            error=error,
         )
+
+    try:
+        source = _open(path, filename=filename, options=options, schema=schema)
+    except _UNREADABLE as error:
+        refuse(error)
+        raise
+    with source, tempfile.TemporaryDirectory(prefix="cityos-load-") as folder:
+        try:
+            checked = _check_file(
+                db_session,
+                source,
+                schema=schema,
+                table=table,
+                mode=options.mode,
+                area_codes=area_codes,
+                folder=Path(folder),
+                all_columns=True,
+                quarantine=quarantine,
+                batch_size=options.batch_size,
+                progress=progress,
+            )
+        except _UNREADABLE as error:
+            refuse(error)
+            raise
         report = checked.report
+        report.filename = _safe_name(filename)
         header_errors = any(group.type in HEADER_ERRORS for group in report.errors)
         if report.ok:
             status = LoadStatus.COMMITTED
@@ -469,18 +549,28 @@ def load_file(
         written = 0
         if status is not LoadStatus.REJECTED:
             columns = list(physical_dtypes(schema))
-            frames = _valid_frames(checked.parts, checked.flagged, columns)
+            counted: dict[str, int] = {}
+            frames = _counting(_valid_frames(checked.parts, checked.flagged, columns), counted)
             written = _store(
                 db_session, table=table, schema=schema, mode=options.mode, frames=frames
             )
-            dataset.row_count = storage.count_rows(db_session.connection(), table)
+            connection = db_session.connection()
+            dataset.row_count = storage.count_rows(connection, table)
             dataset.data_updated_at = utcnow()
+            report.completeness = _completeness(
+                connection,
+                table,
+                schema,
+                counted=counted,
+                written=written,
+                stored=dataset.row_count,
+            )
         load = Load(
             dataset_id=dataset.id,
             schema_version=version,
             mode=options.mode.value,
             on_error=options.on_error.value,
-            filename=_safe_name(filename),
+            filename=report.filename,
             format=report.format,
             encoding=report.encoding,
             status=status.value,

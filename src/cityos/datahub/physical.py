@@ -64,7 +64,9 @@ def table_for(schema: TableSchema, *, dataset_id: int, version: int) -> Table:
     """A fresh ``Table`` (in a private MetaData) for this schema version.
 
     Indexes: a unique one on the primary key and on each unique key, and a plain one on
-    every foreign-key field, every ``filterable`` field and every geopoint's longitude.
+    every foreign-key field, each declared ``indexes`` entry (e.g. a filter field and the
+    sort field together), every ``filterable`` field and every geopoint (an index that
+    another index already starts with is left out).
     """
     name = table_name(dataset_id, version)
     metadata = MetaData()
@@ -95,6 +97,8 @@ def table_for(schema: TableSchema, *, dataset_id: int, version: int) -> Table:
     for data_field in schema.fields:
         if data_field.constraints.unique:
             index(list(data_field.columns), unique=True)
+    for names in schema.indexes:  # before the single-field ones, which they may cover
+        index(_key_columns(schema, names), unique=False)
     for foreign_key in schema.foreign_keys:
         index(_key_columns(schema, foreign_key.fields), unique=False)
     for data_field in schema.fields:

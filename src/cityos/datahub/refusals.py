@@ -81,8 +81,7 @@ def _write(bind: Engine | Connection, row: Mapping[str, Any], actor: Actor, name
                 action="datahub.load",
                 entity_type="dataset",
                 entity_id=name,
-                summary=f"rejected ({row['mode']}) {row['filename']}: "
-                f"{row['report']['summary']}",
+                summary=f"rejected ({row['mode']}) {row['filename']}: {row['report']['summary']}",
                 after={"load_id": load.id, "status": LoadStatus.REJECTED.value, "rows_loaded": 0},
             )
             own.commit()

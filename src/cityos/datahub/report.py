@@ -22,6 +22,7 @@ ERROR_TYPES: tuple[str, ...] = (
     FILE_ERROR,
     "missing-column",
     "extra-column",
+    "column-count",
     "extra-cell",
     "missing-cell",
     "blank-row",
@@ -41,7 +42,7 @@ ERROR_TYPES: tuple[str, ...] = (
 )
 
 # Errors about the file's shape: no row-level choice (quarantine) can rescue them.
-HEADER_ERRORS = frozenset({"missing-column", "extra-column"})
+HEADER_ERRORS = frozenset({"missing-column", "extra-column", "column-count"})
 
 
 @dataclass(slots=True)
@@ -135,7 +136,7 @@ class Report:
         """One line: what was read and what was wrong."""
         unread = next((group for group in self.errors if group.type == FILE_ERROR), None)
         if unread is not None:
-            return f"The file could not be read: {unread.message}"
+            return f"The file was refused: {unread.message}"
         rows = f"{self.rows:,} row{'s' if self.rows != 1 else ''}"
         if self.ok:
             return f"{rows} read, all valid."

@@ -45,7 +45,7 @@ FIELD_KEYS = frozenset(
 )
 EXTENSION_KEYS = frozenset({"element", "sensitive", "mask", "filterable"})
 SCHEMA_KEYS = frozenset(
-    {"fields", "primaryKey", "uniqueKeys", "foreignKeys", "missingValues"}
+    {"fields", "primaryKey", "uniqueKeys", "foreignKeys", "missingValues", "indexes"}
     | {"$schema", "title", "description"}
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -407,6 +407,13 @@ def parse_schema(
     unique_keys = _unique_keys(
         descriptor.get("uniqueKeys"), fields=fields, declared=declared, problems=problems
     )
+    indexes = _unique_keys(
+        descriptor.get("indexes"),
+        fields=fields,
+        declared=declared,
+        problems=problems,
+        key="indexes",
+    )
     foreign_keys: list[ForeignKey] = []
     raw_foreign = descriptor.get("foreignKeys")
     if raw_foreign is not None:
@@ -439,23 +446,30 @@ def parse_schema(
         unique_keys=unique_keys,
         foreign_keys=tuple(foreign_keys),
         missing_values=missing_values,
+        indexes=indexes,
     )
 
 
 def _unique_keys(
-    raw: Any, *, fields: Mapping[str, Field], declared: frozenset[str], problems: Problems
+    raw: Any,
+    *,
+    fields: Mapping[str, Field],
+    declared: frozenset[str],
+    problems: Problems,
+    key: str = "uniqueKeys",
 ) -> tuple[tuple[str, ...], ...]:
+    """Lists of field names: ``uniqueKeys``, or the CityOS extension ``indexes``."""
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        problems.add("uniqueKeys", f"must be a list of field-name lists (got {show(raw)})")
+        problems.add(key, f"must be a list of field-name lists (got {show(raw)})")
         return ()
     keys: list[tuple[str, ...]] = []
     for position, item in enumerate(raw):
         names = _key_names(
             item,
             fields=fields,
-            where=f"uniqueKeys[{position}]",
+            where=f"{key}[{position}]",
             problems=problems,
             allow_string=True,
             declared=declared,

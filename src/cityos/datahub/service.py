@@ -33,6 +33,7 @@ from cityos.datahub.models import (
     Resource,
     ResourceKind,
 )
+from cityos.datahub.query import RowPage, RowQuery, fetch_rows, iter_frames, parse_row_query
 from cityos.datahub.report import Report
 from cityos.datahub.search import FacetValue, SearchResult, schemas_of, search
 from cityos.datahub.tableschema import from_resolved
@@ -515,11 +516,16 @@ __all__ = [
     "LoadOptions",
     "Migration",
     "Report",
+    "RowPage",
+    "RowQuery",
     "SearchResult",
     "assessment_metrics",
     "current_schema",
+    "fetch_rows",
     "hub_metrics",
+    "iter_frames",
     "load_file",
+    "parse_row_query",
     "schema_at",
     "schema_versions",
     "schemas_of",

@@ -300,8 +300,9 @@ def _column_vote(first: str, below: list[str]) -> int:
 
     A name over values of one other kind (text over numbers, a year over other numbers)
     votes header; a value of the same kind as the values below (a number over numbers)
-    votes data. Text over text only votes header when the text below all has one length
-    and the first cell another (codes under a name); equal lengths prove nothing.
+    votes data. Text over text only votes header when the texts below (two or more) all
+    have one length and the first cell another (codes under a name); equal lengths prove
+    nothing.
     """
     kind = _kind(first)
     kinds = [k for k in map(_kind, below) if k is not None]
@@ -312,7 +313,7 @@ def _column_vote(first: str, below: list[str]) -> int:
         return 0  # a mixed column
     if common == "text":
         lengths = {len(cell) for cell in below if cell}
-        if kind == "text" and len(lengths) == 1 and len(first) not in lengths:
+        if kind == "text" and count > 1 and len(lengths) == 1 and len(first) not in lengths:
             return 1
         return 0
     if kind != common:
@@ -323,9 +324,7 @@ def _column_vote(first: str, below: list[str]) -> int:
     return -1
 
 
-def first_row_is_header(
-    records: list[list[str]], *, expected: Sequence[str] | None = None
-) -> bool:
+def first_row_is_header(records: list[list[str]], *, expected: Sequence[str] | None = None) -> bool:
     """Whether the first of ``records`` (a sample of the file's rows) names the columns.
 
     Each column compares its first cell with the cells below (:func:`_column_vote`); the

@@ -174,6 +174,14 @@ def count_rows(connection: Connection, table: Table) -> int:
     return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
 
+def value_counts(connection: Connection, table: Table, columns: Sequence[str]) -> list[int]:
+    """How many stored rows have a value (not NULL) in each of ``columns``: one SELECT."""
+    if not columns:
+        return []
+    counts = [func.count(table.c[name]) for name in columns]
+    return [int(count) for count in connection.execute(select(*counts)).one()]
+
+
 def distinct_values(connection: Connection, table: Table, columns: Sequence[str]) -> pl.DataFrame:
     """The distinct non-null combinations of ``columns`` stored in ``table``.
 

@@ -151,6 +151,7 @@ class TableSchema:
     unique_keys: tuple[tuple[str, ...], ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
     missing_values: tuple[str, ...] = ("",)
+    indexes: tuple[tuple[str, ...], ...] = ()  # CityOS: composite indexes for the query API
 
     def field(self, name: str) -> Field:
         """The field called ``name``; KeyError when there is none."""
@@ -184,6 +185,8 @@ class TableSchema:
             out["foreignKeys"] = [key.to_descriptor() for key in self.foreign_keys]
         if self.missing_values != ("",):
             out["missingValues"] = list(self.missing_values)
+        if self.indexes:
+            out["indexes"] = [list(index) for index in self.indexes]
         return out
 
 
@@ -233,4 +236,5 @@ def from_resolved(descriptor: dict[str, Any]) -> TableSchema:
             for key in descriptor.get("foreignKeys", [])
         ),
         missing_values=tuple(descriptor.get("missingValues", [""])),
+        indexes=tuple(tuple(index) for index in descriptor.get("indexes", [])),
     )
