@@ -88,7 +88,7 @@ def test_csv_neutralises_cells_a_spreadsheet_would_run(trees: Loaded) -> None:
     assert notes[:4] == ["'=1+2", "plain", "'+cmd", "'-5"]
     assert notes[5] == "'@home"
     # numbers stay numbers: a negative score is not text
-    assert csv_rows(download(trees, "csv", {"name": "Cedar"}))[0]["score"] == "-2.0"
+    assert float(csv_rows(download(trees, "csv", {"name": "Cedar"}))[0]["score"]) == -2.0
 
 
 def test_csv_adds_a_byte_order_mark_when_asked(trees: Loaded) -> None:

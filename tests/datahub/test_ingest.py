@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,18 @@ def test_quarantine_stores_the_valid_rows_and_keeps_the_others(
     }
     assert kept[2].data["name"] == "Dup"
     assert "extra-cell" in {e["type"] for e in done.report["errors"]}
+
+
+def test_a_quarantine_of_repeated_keys_raises_no_polars_deprecation_warning(
+    db: Session, stations: Dataset, tmp_path: Path
+) -> None:
+    lines = [*good_lines([1, 2]), "2,Dup,1,2024-05-01,", "3,Bad,-1,2024-05-01,"]
+    # polars warns from Rust: ``-W error`` prints the warning without failing, so record it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        done = load(db, stations, csv_file(tmp_path, lines), on_error=OnError.QUARANTINE)
+    assert done.status == LoadStatus.PARTIAL.value
+    assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == []
 
 
 def test_header_errors_reject_even_a_quarantine_load(

@@ -12,7 +12,7 @@ import pytest
 from cityos.datahub.readers import ROW, ReaderLimits, StructuralProblem, open_source
 from cityos.datahub.sniff import unclosed_quote_row
 from cityos.errors import InvalidInput, PayloadTooLarge
-from tests.datahub.readers_support import read_all, write
+from tests.datahub.readers_support import read_all, write, xlsx_file
 
 CHINESE = "区县代码,名称,人口\n110101,东城区,708829\n110102,西城区,1106214\n"
 
@@ -111,6 +111,53 @@ def test_year_headers_over_numbers_are_a_header(tmp_path: Path) -> None:
     assert source.info.columns == ["2021", "2022", "2023"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name,2021,2022\nTea,5,6\nCake,7,8\n",  # a name and years over numbers
+        "code,note\nA1,x y z\nB2,other\n",  # a name over codes of one length
+        "when,n\n2024-01-05,3\n2024-01-06,4\n",  # names over a date and numbers
+    ],
+)
+def test_a_first_row_of_names_over_values_of_another_kind_is_a_header(
+    tmp_path: Path, text: str
+) -> None:
+    source, _ = read_all(write(tmp_path / "h.csv", text))
+    assert source.info.header is True
+
+
+def test_a_first_row_like_the_rows_below_is_data_even_with_text_cells(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", "1,Ada,2024-01-05\n2,Bob,2024-01-06\n3,Eve,2024-01-07\n")
+    source, frame = read_all(path)
+    assert source.info.header is False
+    assert frame.height == 3
+
+
+def test_the_expected_columns_tell_a_text_first_row_of_data_from_a_header(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "t.csv", "Ada,Paris\nBob,Rome\n")
+    assert read_all(path)[0].info.header is True  # names expected when nothing tells
+    source, frame = read_all(path, expected_columns=["name", "city"])
+    assert source.info.header is False
+    assert frame.height == 2
+    # a cell naming a field makes a header; so does a row of another width
+    named = write(tmp_path / "n.csv", "City,Name\nParis,Ada\n")
+    assert read_all(named, expected_columns=["name", "city"])[0].info.header is True
+    assert read_all(path, expected_columns=["name", "city", "age"])[0].info.header is True
+    # a forced header wins
+    assert read_all(path, expected_columns=["name", "city"], header=True)[0].info.header
+
+
+def test_the_expected_columns_tell_an_xlsx_first_row_of_data_from_a_header(
+    tmp_path: Path,
+) -> None:
+    path = xlsx_file(tmp_path / "t.xlsx", [["Ada", "Paris"], ["Bob", "Rome"]])
+    source, frame = read_all(path, expected_columns=["name", "city"])
+    assert source.info.header is False
+    assert frame.rows() == [("Ada", "Paris", 1), ("Bob", "Rome", 2)]
+
+
 def test_header_can_be_forced_either_way(tmp_path: Path) -> None:
     path = write(tmp_path / "h.csv", "a,b\n1,2\n")
     source, frame = read_all(path, header=False)
@@ -164,8 +211,13 @@ def test_a_multibyte_character_cut_by_the_sample_is_still_utf8(tmp_path: Path) -
 
 def test_a_forced_encoding_that_does_not_fit_says_where_and_what_to_try(tmp_path: Path) -> None:
     path = write(tmp_path / "gbk.csv", CHINESE, encoding="gbk")
-    with pytest.raises(InvalidInput, match=r"not valid UTF-8 at line 1.*--encoding gb18030"):
+    with pytest.raises(InvalidInput) as caught:
         open_source(path, filename="gbk.csv", encoding="utf-8")
+    assert caught.value.message == (
+        "The file is not valid UTF-8 at line 1, byte 0: try the encoding gb18030 "
+        "(`encoding=gb18030` in the API or the upload form, `--encoding gb18030` on the "
+        "command line), or save the file as UTF-8."
+    )
 
 
 def test_a_forced_encoding_is_used(tmp_path: Path) -> None:
@@ -361,8 +413,10 @@ def test_random_bytes_are_not_text(tmp_path: Path) -> None:
 
 def test_utf16_without_bom_is_named(tmp_path: Path) -> None:
     path = write(tmp_path / "u.csv", "a,b\n1,2\n" * 20, encoding="utf-16-le")
-    with pytest.raises(InvalidInput, match="UTF-16 text without a byte-order mark"):
+    with pytest.raises(InvalidInput, match="UTF-16 text without a byte-order mark") as caught:
         open_source(path, filename="u.csv")
+    assert "`encoding=utf-16-le` in the API or the upload form" in caught.value.message
+    assert "`--encoding utf-16-le` on the command line" in caught.value.message
     _, frame = read_all(path, encoding="utf-16-le")
     assert frame.height == 39
 

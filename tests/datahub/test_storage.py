@@ -165,6 +165,22 @@ def test_delete_all_and_count(db: Session) -> None:
     assert storage.count_rows(db.connection(), table) == 0
 
 
+def test_value_counts_count_the_stored_values_of_each_column(db: Session) -> None:
+    table = make_table(db)
+    storage.insert_frames(
+        db.connection(),
+        table,
+        [frame_of([row(1), row(2, f1=None, f2=None), row(3, f2=None, f7_lon=None, f7_lat=None)])],
+    )
+    assert storage.value_counts(db.connection(), table, ["f0", "f1", "f2", "f7_lon"]) == [
+        3,
+        2,
+        1,
+        2,
+    ]
+    assert storage.value_counts(db.connection(), table, []) == []
+
+
 def test_distinct_values_are_typed_like_the_validated_columns(db: Session) -> None:
     table = make_table(db)
     frame = frame_of([row(1), row(2), row(29), row(3, f4=None)])

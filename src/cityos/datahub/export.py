@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from cityos.datahub import csv_sql
 from cityos.datahub import query as rows
 from cityos.datahub.access import ReadAccess
 from cityos.datahub.filters import JSON_TYPES
@@ -207,15 +208,27 @@ def stream(
     rows.check_access(dataset, query, access)
     table = rows.table_of(dataset, schema, version)
     geometry = geometry_field(schema, query, access) if fmt == "geojson" else ""
-    decode = [
-        f.name
-        for f in rows.output_fields(schema, query, access)
-        if f.type in JSON_TYPES and f.name not in access.masked
-    ]
+    out = rows.output_fields(schema, query, access)
+    decode = [f.name for f in out if f.type in JSON_TYPES and f.name not in access.masked]
     sheet = dataset.name
 
     def body() -> Iterator[bytes]:
         with connect() as connection:
+            if fmt == "csv" and csv_sql.usable(out, access, connection.dialect.name):
+                chunks = csv_sql.chunks(
+                    connection,
+                    table=table,
+                    schema=schema,
+                    query=query,
+                    access=access,
+                    out=out,
+                    bom=bom,
+                )
+                try:
+                    yield from chunks
+                finally:
+                    chunks.close()
+                return
             frames = frames_of(
                 connection,
                 table=table,

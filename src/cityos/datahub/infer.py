@@ -161,7 +161,7 @@ def _by_content(
         grid = _by_name(name, elements) == "grid_code"
         code = "grid_code" if grid else "district_code"
         codes = pl.Series(sorted(area_codes), dtype=pl.String)
-        candidates.append((code, v.is_in(codes), "an area code of the city map"))
+        candidates.append((code, v.is_in(codes.implode()), "an area code of the city map"))
     candidates.append(("email", v.str.contains(EMAIL_PATTERN), "an email address"))
     for code, condition, what in candidates:
         if code in elements and _all(values, condition):
@@ -217,7 +217,7 @@ def _fits(
     if check == "id_card_cn" and not _all(values, checks.id_card_valid(v)):
         return "some values are not valid citizen identity numbers"
     areas = pl.Series(sorted(area_codes), dtype=pl.String)
-    if check == "area_code" and area_codes and not _all(values, v.is_in(areas)):
+    if check == "area_code" and area_codes and not _all(values, v.is_in(areas.implode())):
         return "some values are not area codes of the city map"
     if kind in ("number", "integer", "year"):
         number = v.cast(pl.Float64, strict=False)

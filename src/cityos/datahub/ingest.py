@@ -104,12 +104,8 @@ class _Checked:
 # --- the stored side -----------------------------------------------------------------------
 
 
-def _has_table(connection: Connection, table: Table) -> bool:
-    return storage.has_table(connection, table)
-
-
 def _stored_values(connection: Connection, table: Table) -> keys.StoredValues | None:
-    if not _has_table(connection, table):
+    if not storage.has_table(connection, table):
         return None
 
     def values(columns: Sequence[str]) -> pl.DataFrame:

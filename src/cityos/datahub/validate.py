@@ -404,7 +404,7 @@ def _plan(schema: TableSchema, context: ValidationContext, present: set[str]) ->
             more = ", …" if len(constraints.enum) > 12 else ""
             # a one-element list column: is_in over a bare Series of the same type is
             # deprecated in polars (ambiguous) and warns from Rust, past ``-W error``
-            allowed = pl.Series(members, dtype=dtype)
+            allowed = pl.Series(members, dtype=dtype).implode()
             flag(
                 "enum",
                 typed.is_not_null() & ~typed.is_in(allowed),
@@ -429,7 +429,7 @@ def _check(check: Check, text: pl.Expr, context: ValidationContext) -> pl.Expr:
         return text.is_not_null() & ~checks.uscc_valid(text)
     if check is Check.ID_CARD_CN:
         return text.is_not_null() & ~checks.id_card_valid(text)
-    codes = pl.Series(sorted(context.area_codes), dtype=pl.String)
+    codes = pl.Series(sorted(context.area_codes), dtype=pl.String).implode()
     return text.is_not_null() & ~text.is_in(codes)
 
 
