@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityos.datahub import csv_sql, export
@@ -174,3 +175,25 @@ def test_database_csv_streams_every_row_of_a_longer_table(db: Session) -> None:
     params = [("fields", "text,count")]
     ours = fast(made, params, batch_size=100)
     assert parsed(ours) == [["text", "count"], *([f"row {i}", str(i)] for i in range(250))]
+
+
+def test_database_csv_stopped_mid_copy_leaves_the_connection_usable(db: Session) -> None:
+    given = [_row(text=f"row {i} " + "x" * 120, count=i) for i in range(12_000)]
+    made = load(db, schema=EVERY_TYPE, rows=given, dataset_id=9103, name="long")
+    query = parse_row_query(
+        made.schema, [("fields", "text,count")], max_limit=None, default_limit=None
+    )
+    chunks = export.stream(
+        made.connect,
+        dataset=made.dataset,
+        schema=made.schema,
+        version=made.version,
+        query=query,
+        access=OWNER,
+        fmt="csv",
+        batch_size=1000,  # the polars path (SQLite) in several chunks too
+    )
+    assert next(chunks).startswith(b"text,count\n")
+    assert b"row " in next(chunks)  # PostgreSQL: inside the COPY
+    chunks.close()  # the client went away
+    assert db.execute(select(func.count()).select_from(made.table)).scalar_one() == 12_000

@@ -3,7 +3,9 @@
 :func:`prepare` checks everything that can go wrong (format, fields, the XLSX row cap)
 before a byte is sent, and gives the media type, file name, ETag and Last-Modified;
 :func:`stream` then yields the file in chunks from polars frames of
-:func:`cityos.datahub.query.frames` — no per-row Python for CSV, NDJSON and JSON.
+:func:`cityos.datahub.query.frames` — no per-row Python for CSV, NDJSON and JSON. On
+PostgreSQL a CSV without masked fields is written by the database itself and forwarded
+(:mod:`cityos.datahub.csv_sql`); numbers are then PostgreSQL's text (``9`` for ``9.0``).
 
 * CSV is UTF-8 (``bom=True`` adds a byte-order mark for Excel); a text cell starting with
   ``=`` ``+`` ``-`` ``@`` tab or carriage return gets a leading ``'`` so a spreadsheet shows
