@@ -270,7 +270,7 @@ def update_dataset(
     for key, value in clean.items():
         setattr(dataset, key, value)
     if not (dataset.title_zh or dataset.title_en):
-        raise Unprocessable("A dataset needs a title (in zh, en or both).")
+        raise Unprocessable("A dataset needs a title: give a title in zh, en or both.")
     dataset.updated_at = utcnow()
     db_session.flush()
     audit.record(
