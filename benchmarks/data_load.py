@@ -35,7 +35,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +52,9 @@ from cityos.datahub.validate import ValidationContext, validate_frame
 from cityos.db import make_engine, make_session_factory, upgrade
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data_validate import DESCRIPTOR, make_frame
+from cases_support import append_results, machine
+from data_validate import DESCRIPTOR, HEADER, make_frame
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 ACTOR = Actor.system("benchmark")
 POSTGRES_URL = os.environ.get(
     "CITYOS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -224,28 +223,18 @@ def run(kind: str, folder: Path, path: Path, frame: pl.DataFrame, repeats: int) 
     }
 
 
-def machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"{os.cpu_count()} cores, {memory:.0f} GB RAM, {platform.machine()}"
-
-
-def append_results(rows: list[tuple[str, ...]], *, mode: str, extra: str) -> None:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        "",
-        f"## data_load — {stamp} ({mode})",
-        "",
-        f"Machine: {machine()}; Python {platform.python_version()}, polars {pl.__version__}, "
-        f"SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}.",
-        extra,
-        "",
-        "| figure | ours | baseline | ratio | target |",
-        "|---|---|---|---|---|",
-        *(f"| {' | '.join(row)} |" for row in rows),
-        "",
-    ]
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
+def write_results(rows: list[tuple[str, ...]], *, mode: str, extra: str) -> None:
+    versions = (
+        f"Python {platform.python_version()}, polars {pl.__version__}, "
+        f"SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}"
+    )
+    append_results(
+        "data_load",
+        rows,
+        mode=mode,
+        extra=f"Machine: {machine()}; {versions}.\n{extra}",
+        header=HEADER,
+    )
 
 
 def main() -> int:
@@ -314,7 +303,7 @@ def main() -> int:
         f"a warm-up. Load average at the start: {load_average:.1f}."
     )
     if not args.no_write:
-        append_results(table, mode=mode, extra=extra)
+        write_results(table, mode=mode, extra=extra)
     return 0 if ok else 1
 
 

@@ -39,7 +39,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -49,12 +48,12 @@ import polars as pl
 import pyarrow
 from sqlalchemy.orm import Session
 
+from cases_support import append_results, machine
 from cityos.datahub import checks, ingest
 from cityos.datahub.models import Dataset
 from cityos.datahub.tableschema import TableSchema, from_resolved
 from cityos.db import make_engine
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SEED = 20_261_121
 DISTRICTS = ["440303", "440304", "440305", "440306", "440307", "440308", "440309", "440310"]
 MOBILE = r"1[3-9]\d{9}"
@@ -82,6 +81,7 @@ FIELDS: list[dict[str, Any]] = [
     {"name": "name", "type": "string", "constraints": {"required": True, "maxLength": 20}},
 ]
 DESCRIPTOR: dict[str, Any] = {"fields": FIELDS}
+HEADER = ("figure", "ours", "baseline", "ratio", "target")
 
 
 def schema() -> TableSchema:
@@ -268,11 +268,6 @@ def pairs(
     return a, b
 
 
-def machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"{os.cpu_count()} cores, {memory:.0f} GB RAM, {platform.machine()}"
-
-
 def versions() -> str:
     return (
         f"Python {platform.python_version()}, polars {pl.__version__}, pyarrow "
@@ -280,22 +275,14 @@ def versions() -> str:
     )
 
 
-def append_results(rows: list[tuple[str, ...]], *, mode: str, extra: str) -> None:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        "",
-        f"## data_validate — {stamp} ({mode})",
-        "",
-        f"Machine: {machine()}; {versions()}.",
-        extra,
-        "",
-        "| figure | ours | baseline | ratio | target |",
-        "|---|---|---|---|---|",
-        *(f"| {' | '.join(row)} |" for row in rows),
-        "",
-    ]
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
+def write_results(rows: list[tuple[str, ...]], *, mode: str, extra: str) -> None:
+    append_results(
+        "data_validate",
+        rows,
+        mode=mode,
+        extra=f"Machine: {machine()}; {versions()}.\n{extra}",
+        header=HEADER,
+    )
 
 
 def main() -> int:
@@ -378,7 +365,7 @@ def main() -> int:
         ),
     ]
     if not args.no_write:
-        append_results(table, mode=mode, extra=extra)
+        write_results(table, mode=mode, extra=extra)
     return 0 if ratio >= 0.7 and fr_ratio >= 20 else 1
 
 
