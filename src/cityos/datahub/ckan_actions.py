@@ -39,7 +39,7 @@ from cityos.datahub.ckan_params import (
     parse_search,
 )
 from cityos.datahub.models import Access, Dataset, Resource, ResourceKind
-from cityos.datahub.tableschema import TableSchema
+from cityos.datahub.search import facet_values
 from cityos.errors import NotFound
 
 T = TypeVar("T")
@@ -190,7 +190,10 @@ def _search_facets(
         FACET_FIELDS[name]: Counter() for name in search.facet_fields
     }
     for dataset in result.datasets:
-        values = _facet_values(dataset, result.schemas.get(dataset.id), files[dataset.id])
+        attached = {
+            r.format for r in files[dataset.id] if r.kind == ResourceKind.FILE.value and r.format
+        }
+        values = facet_values(dataset, result.schemas.get(dataset.id), attached)
         for facet, counter in counts.items():
             counter.update(values[facet])
     out: dict[str, dict[str, Any]] = {}
@@ -203,22 +206,6 @@ def _search_facets(
         items = ckan.limit_facets(items, limit=search.facet_limit, mincount=search.facet_mincount)
         out[ckan_field] = {"title": ckan_field, "items": items}
     return out
-
-
-def _facet_values(
-    dataset: Dataset, schema: TableSchema | None, resources: Sequence[Resource]
-) -> dict[str, set[str]]:
-    """A dataset's value(s) of each of the hub's facets, as its search filters read them."""
-    files = {r.format for r in resources if r.kind == ResourceKind.FILE.value and r.format}
-    return {
-        "theme": set(dataset.themes or []),
-        "department": {dataset.department.code},
-        "format": set(vocab.table_formats(schema)) | files,
-        "licence": {dataset.licence},
-        "access": {dataset.access},
-        "frequency": {dataset.frequency},
-        "keyword": {keyword.lower() for keyword in dataset.keywords or []},
-    }
 
 
 def _ckan_name(ckan_field: str, value: str) -> str:

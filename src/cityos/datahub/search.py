@@ -64,9 +64,10 @@ class SearchResult:
     schemas: dict[int, TableSchema] = field(default_factory=dict)
 
 
-def _facet_values(
+def facet_values(
     dataset: Dataset, schema: TableSchema | None, files: set[str]
 ) -> dict[str, list[str]]:
+    """A dataset's value(s) of each facet; ``files``: the formats of its attached files."""
     return {
         "theme": list(dataset.themes or []),
         "department": [dataset.department.code],
@@ -152,7 +153,7 @@ def search(
     for dataset in candidates:
         score = _score(dataset, words) if words else 1
         if score:
-            values = _facet_values(
+            values = facet_values(
                 dataset, schemas.get(dataset.id), file_formats.get(dataset.id, set())
             )
             scored.append((dataset, score, values))
