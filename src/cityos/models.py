@@ -8,6 +8,7 @@ from cityos.cases import models as cases_models
 from cityos.datahub import models as datahub_models
 from cityos.geo import models as geo_models
 from cityos.notify import models as notify_models
+from cityos.sensing import models as sensing_models
 
 __all__ = [
     "assessment_models",
@@ -18,4 +19,5 @@ __all__ = [
     "geo_models",
     "instance",
     "notify_models",
+    "sensing_models",
 ]
