@@ -103,6 +103,53 @@ class Settings(BaseSettings):
         description="How often the server's background worker sends mail and webhooks and "
         "checks SLA clocks; 0 turns it off (run `cityos worker` instead).",
     )
+    sta_max_top: int = Field(
+        1000,
+        ge=1,
+        description="Most entities one SensorThings response returns; a bigger $top is capped "
+        "and the rest is reached through @iot.nextLink.",
+    )
+    sta_default_top: int = Field(
+        100, ge=1, description="Entities per SensorThings response when the request has no $top."
+    )
+    sta_max_expand_depth: int = Field(
+        5, ge=1, description="Deepest $expand nesting a SensorThings request may ask for."
+    )
+    sta_max_filter_nodes: int = Field(
+        300, ge=10, description="Largest $filter expression (operators, calls and operands)."
+    )
+    sta_mqtt_selects: str = Field(
+        "result,phenomenonTime",
+        description="The `?$select=` lists (separated by `;`) for which SensorThings MQTT "
+        "topics such as `v1.1/Datastreams(1)/Observations?$select=result,phenomenonTime` are "
+        "published; the broker does not tell the server what clients subscribe to.",
+    )
+    mqtt_client_id: str = Field(
+        "cityos-ingest",
+        description="MQTT client id prefix of the ingest worker (its persistent session).",
+    )
+    mqtt_share_group: str = Field(
+        "cityos",
+        description="MQTT 5 shared-subscription group of the ingest workers "
+        "(`$share/<group>/...`).",
+    )
+    ingest_embedded: bool = Field(
+        True,
+        description="With a broker configured, `cityos serve` also runs an ingest task; turn "
+        "off when separate `cityos ingest` workers run.",
+    )
+    ingest_batch_size: int = Field(
+        1000, ge=1, description="Most readings the ingest worker stores in one transaction."
+    )
+    ingest_batch_ms: float = Field(
+        50.0, gt=0, description="Longest the ingest worker waits to fill a batch, in ms."
+    )
+    sensing_retention_days: float = Field(
+        400.0,
+        gt=0,
+        description="Raw observations older than this are removed by `cityos sensing prune`; "
+        "rollups are kept.",
+    )
     chromium_path: str | None = Field(
         None,
         description="The Chromium (or Chrome) executable that prints assessment reports to "

@@ -61,6 +61,13 @@ class RateLimited(CityOSError):
         self.retry_after = retry_after
 
 
+class NotImplementedFeature(CityOSError):
+    """A part of a standard that this server does not offer (HTTP 501)."""
+
+    status_code = 501
+    code = "not_implemented"
+
+
 class SchemaOutOfDate(CityOSError):
     status_code = 503
     code = "schema_out_of_date"
