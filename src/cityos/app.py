@@ -35,6 +35,10 @@ from cityos.geo import api as geo_api
 from cityos.geo import views as geo_views
 from cityos.notify import api as notify_api
 from cityos.notify import views as notify_views
+from cityos.sensing import api as sensing_api
+from cityos.sensing import ingest as sensing_ingest
+from cityos.sensing import views as sensing_views
+from cityos.sensing.sta import api as sta_api
 from cityos.web import views as web_views
 from cityos.web.render import Page
 from cityos.web.security import BrowserMiddleware, csrf_protect
@@ -56,7 +60,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         worker = Worker(session_factory, settings) if settings.worker_interval_seconds else None
         if worker:
             worker.start()
+        stop_mqtt = sensing_ingest.start_in_server(settings, session_factory)
         yield
+        stop_mqtt()
         if worker:
             worker.stop()
         if owns_engine:
@@ -75,8 +81,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.secret_key = secret_key
-    # Open311 and CKAN clients authenticate with API keys, never with the session cookie
-    app.state.csrf_exempt = ["/open311/", "/api/3/action/", "/api/action/"]
+    # Open311, CKAN and SensorThings clients authenticate with API keys, not the session cookie
+    app.state.csrf_exempt = ["/open311/", "/api/3/action/", "/api/action/", "/sta/"]
     app.add_middleware(datahub_api.UploadLimit, settings=settings)
     app.add_middleware(BrowserMiddleware, settings=settings, secret_key=secret_key)
     static = resources.files("cityos").joinpath("web", "static")
@@ -99,6 +105,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         ckan_api,
         dcat_api,
         datahub_views,
+        sensing_api,
+        sensing_views,
+        sta_api,
     )
     for router in cases_web.ROUTERS:  # first: public intake APIs are the hottest paths
         app.include_router(router)

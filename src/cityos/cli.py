@@ -29,6 +29,8 @@ from cityos.db import (
 from cityos.errors import CityOSError
 from cityos.geo import cli as geo_cli
 from cityos.notify import cli as notify_cli
+from cityos.sensing import cli as sensing_cli
+from cityos.sensing.cli_simulate import simulate as simulate_command
 
 CLI_ACTOR = Actor.system("cli")
 
@@ -51,6 +53,9 @@ app.add_typer(notify_cli.app, name="notify")
 app.add_typer(cases_cli.app, name="cases")
 app.add_typer(assessment_cli.app, name="assess")
 app.add_typer(datahub_cli.app, name="data")
+app.command("simulate")(simulate_command)
+app.add_typer(sensing_cli.app, name="sensing")
+app.command("ingest")(sensing_cli.ingest)
 
 
 @app.command()
@@ -294,6 +299,9 @@ def demo(
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     console.print(f"Database: {shown}")
     if serve_after:
+        from cityos.demo.sensing import start_live_readings
+
+        start_live_readings(settings.database_url)  # a daemon thread: live sensor readings
         console.print(f"CityOS demo city at [bold]{url}[/bold] (API docs at {url}docs)")
         _serve(host, port)
 

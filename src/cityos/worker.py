@@ -1,4 +1,4 @@
-"""The background worker: SLA checks, then e-mail and webhook delivery, every few seconds.
+"""The background worker: SLA checks, silent sensors, then e-mail and webhook delivery.
 
 It runs inside the server (a daemon thread started by the app) unless
 ``CITYOS_WORKER_INTERVAL_SECONDS=0``, in which case ``cityos worker`` runs it as a process
@@ -20,6 +20,7 @@ from cityos.cases import service as cases_service
 from cityos.config import Settings
 from cityos.db import transaction, utcnow
 from cityos.notify import service as notify_service
+from cityos.sensing import service as sensing_service
 
 log = logging.getLogger("cityos.worker")
 
@@ -34,11 +35,14 @@ class PassReport:
 def run_once(
     factory: sessionmaker[Session], settings: Settings, *, now: datetime | None = None
 ) -> PassReport:
-    """One pass: escalate SLA risks and breaches, then deliver what is due."""
+    """One pass: escalate SLA risks and breaches, raise alerts for silent sensors, then
+    deliver what is due."""
     now = now or utcnow()
     policy = cases_service.CasePolicy.from_settings(settings)
     with transaction(factory) as db_session:
         report = cases_service.check_sla(db_session, policy=policy, now=now)
+    with transaction(factory) as db_session:
+        sensing_service.check_silent(db_session, now=now)
     with transaction(factory) as db_session:
         delivered = notify_service.deliver_pending(db_session, settings=settings, now=now)
     return PassReport(report.imminent + report.breached, report.notified, delivered.describe())

@@ -62,13 +62,11 @@ def test_a_window_without_cases_gives_reasons_not_errors(
     )
 
 
-def test_sensing_metrics_wait_for_their_module(db: Session, worked: CatalogFixture) -> None:
+def test_sensing_metrics_come_from_the_sensing_module(db: Session, worked: CatalogFixture) -> None:
     values = service.live_values(db, ["TC"], now=NOW)
-    for metric in ("sensing.sensors_per_km2", "sensing.reporting_pct"):
-        assert values[("TC", metric)].to_dict() == {
-            "value": None,
-            "reason": "module not installed",
-        }
+    assert values[("TC", "sensing.sensors_per_km2")].to_dict() == {"value": 0.0, "reason": None}
+    for metric in ("sensing.reporting_pct", "sensing.alert_response_minutes"):
+        assert values[("TC", metric)].to_dict() == {"value": None, "reason": "no data"}
 
 
 def test_data_hub_metrics_come_from_the_data_hub(db: Session, worked: CatalogFixture) -> None:
@@ -228,7 +226,7 @@ def test_a_run_says_why_live_indicators_have_no_value(db: Session, worked: Catal
             "code": "L.SENSORS",
             "name": {"en": "Sensors", "zh": "传感器"},
             "direction": "higher",
-            "source": {"kind": "live", "metric": "sensing.sensors_per_km2"},
+            "source": {"kind": "live", "metric": "sensing.reporting_pct"},
         }
     )
     service.save_framework(db, document=document, actor=ACTOR)
@@ -236,7 +234,4 @@ def test_a_run_says_why_live_indicators_have_no_value(db: Session, worked: Catal
         db, framework_code="L", unit_set="areas:district", actor=ACTOR, now=NOW
     )
     warnings = service.result_of(run).warnings
-    assert (
-        "L.SENSORS (sensing.sensors_per_km2) has no live value for every unit: "
-        "module not installed" in warnings
-    )
+    assert "L.SENSORS (sensing.reporting_pct) has no live value for every unit: no data" in warnings

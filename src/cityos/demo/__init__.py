@@ -17,6 +17,7 @@ from cityos.demo.catalog import seed_catalog
 from cityos.demo.city import seed_areas
 from cityos.demo.datahub import seed_datahub
 from cityos.demo.people import DEMO_PASSWORD, DEMO_USERS, seed_departments, seed_users
+from cityos.demo.sensing import seed_sensing
 
 Step = Callable[[Session], str]
 STEPS: list[Step] = [
@@ -27,6 +28,7 @@ STEPS: list[Step] = [
     seed_cases,
     seed_assessment,
     seed_datahub,
+    seed_sensing,
 ]
 
 

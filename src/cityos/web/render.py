@@ -48,6 +48,7 @@ def navigation(user: User | None) -> list[NavItem]:
         NavItem("nav.report", "/report"),
         NavItem("nav.track", "/track"),
         NavItem("nav.data", "/data"),
+        NavItem("nav.sensing", "/sensing"),
     ]
     if user is None:
         return items

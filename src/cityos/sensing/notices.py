@@ -1,0 +1,73 @@
+"""Change notices: what a transaction created, updated or deleted, published on the in-process
+bus (``sta.changed``) only after the transaction commits, so no one hears of rolled-back work.
+
+The payload is ``{"entity": <STA entity name>, "op": "create"|"update"|"delete",
+"ids": [...], "fields": [...] | None}`` (``fields``: the wire names an update changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from cityos import events
+
+TOPIC = "sta.changed"
+Op = Literal["create", "update", "delete"]
+
+_PENDING = "cityos.sensing.notices"
+
+Key = tuple[str, str, tuple[str, ...] | None]
+
+
+def queue(
+    db_session: Session,
+    entity_name: str,
+    entity_id: int,
+    op: Op,
+    *,
+    fields: Iterable[str] | None = None,
+) -> None:
+    """Announce one change of ``entity_name`` ``entity_id`` once ``db_session`` commits."""
+    queue_many(db_session, entity_name, (entity_id,), op, fields=fields)
+
+
+def queue_many(
+    db_session: Session,
+    entity_name: str,
+    entity_ids: Iterable[int],
+    op: Op,
+    *,
+    fields: Iterable[str] | None = None,
+) -> None:
+    """Announce changes of many entities of one kind once ``db_session`` commits."""
+    pending: dict[Key, list[int]] | None = db_session.info.get(_PENDING)
+    if pending is None:
+        pending = {}
+        db_session.info[_PENDING] = pending
+        if not event.contains(db_session, "after_commit", _after_commit):
+            event.listen(db_session, "after_commit", _after_commit)
+            event.listen(db_session, "after_rollback", _after_rollback)
+    key: Key = (entity_name, op, tuple(sorted(fields)) if fields is not None else None)
+    pending.setdefault(key, []).extend(entity_ids)
+
+
+def _after_commit(db_session: Session) -> None:
+    pending: dict[Key, list[int]] | None = db_session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    for (entity_name, op, fields), ids in pending.items():
+        payload: dict[str, Any] = {
+            "entity": entity_name,
+            "op": op,
+            "ids": ids,
+            "fields": list(fields) if fields is not None else None,
+        }
+        events.publish(TOPIC, payload)
+
+
+def _after_rollback(db_session: Session) -> None:
+    db_session.info.pop(_PENDING, None)

@@ -1,0 +1,118 @@
+"""A reading ready to store, and the checks that make one: times with a zone, results that fit
+the datastream's observation type."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cityos.errors import InvalidInput
+from cityos.sensing.models import ObservationType
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One validated observation. Exactly one of ``datastream_id`` and
+    ``multi_datastream_id`` is set; times are aware (UTC)."""
+
+    datastream_id: int | None
+    multi_datastream_id: int | None
+    phenomenon_start: datetime
+    phenomenon_end: datetime | None
+    result: Any
+    result_time: datetime | None = None
+    result_quality: Any = None
+    valid_start: datetime | None = None
+    valid_end: datetime | None = None
+    parameters: dict[str, Any] | None = None
+    feature_id: int | None = None
+
+
+def parse_time(value: Any, *, what: str) -> datetime:
+    """An ISO 8601 instant with a time zone (or an aware datetime), as UTC.
+
+    Raises :class:`InvalidInput` naming ``what`` for anything else.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(
+                f"{what}: {value[:60]!r} is not an ISO 8601 time; "
+                "write it like 2024-05-01T08:30:00Z."
+            ) from None
+    else:
+        raise InvalidInput(f"{what}: expected an ISO 8601 time string, got {type(value).__name__}.")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInput(f"{what}: {value!s:.60} has no time zone; add one, e.g. Z or +08:00.")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{what}: {value!s:.60} is out of range.") from None
+
+
+def parse_period(value: Any, *, what: str) -> tuple[datetime, datetime | None]:
+    """An instant, or an ISO 8601 interval ``start/end``: ``(start, end or None)``."""
+    if isinstance(value, str) and "/" in value:
+        first, _, second = value.partition("/")
+        start = parse_time(first, what=what)
+        end = parse_time(second, what=what)
+        if end < start:
+            raise InvalidInput(f"{what}: the interval {value[:80]!r} ends before it starts.")
+        return start, end
+    return parse_time(value, what=what), None
+
+
+_NUMBER_TYPES = (int, float)
+
+
+def check_result(result: Any, observation_type: str, *, what: str) -> None:
+    """Raise :class:`InvalidInput` unless ``result`` fits ``observation_type``.
+
+    Measurement: a finite number; Count: an integer; Category: a string; Truth: a boolean;
+    Complex: an object; Observation (and unknown types): anything but null.
+    """
+    if result is None:
+        raise InvalidInput(f"{what}: the result is missing; give a value.")
+    if observation_type == ObservationType.MEASUREMENT:
+        if (
+            isinstance(result, bool)
+            or not isinstance(result, _NUMBER_TYPES)
+            or not math.isfinite(result)
+        ):
+            raise InvalidInput(
+                f"{what}: an OM_Measurement result must be a finite number, "
+                f"got {_describe(result)}."
+            )
+    elif observation_type == ObservationType.COUNT:
+        if isinstance(result, bool) or not isinstance(result, int):
+            raise InvalidInput(
+                f"{what}: an OM_CountObservation result must be an integer, "
+                f"got {_describe(result)}."
+            )
+    elif observation_type == ObservationType.CATEGORY:
+        if not isinstance(result, str):
+            raise InvalidInput(
+                f"{what}: an OM_CategoryObservation result must be a string (a category or "
+                f"its URI), got {_describe(result)}."
+            )
+    elif observation_type == ObservationType.TRUTH:
+        if not isinstance(result, bool):
+            raise InvalidInput(
+                f"{what}: an OM_TruthObservation result must be true or false, "
+                f"got {_describe(result)}."
+            )
+    elif observation_type == ObservationType.COMPLEX and not isinstance(result, dict):
+        raise InvalidInput(
+            f"{what}: an OM_ComplexObservation result must be a JSON object, "
+            f"got {_describe(result)}."
+        )
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}"

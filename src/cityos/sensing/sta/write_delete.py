@@ -1,0 +1,57 @@
+"""Deleting SensorThings entities with the cascades of the specification.
+
+- Thing: its Datastreams, MultiDatastreams (with their Observations) and HistoricalLocations.
+- Location: its links, and HistoricalLocations left without a Location.
+- Datastream / MultiDatastream / FeatureOfInterest: their Observations.
+- Sensor: its Datastreams and MultiDatastreams. ObservedProperty: its Datastreams and the
+  MultiDatastreams that use it.
+- Observation: itself; the datastream's latest value and rollups are recomputed.
+
+The foreign keys cascade in the database (``ON DELETE CASCADE``), so one statement does it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from cityos.audit.service import Actor, record
+from cityos.errors import NotFound
+from cityos.sensing import models as m
+from cityos.sensing.sta import write_derived as derived
+from cityos.sensing.sta import write_links as links
+from cityos.sensing.sta.entities import LOCATION, OBSERVATION, OBSERVED_PROPERTY, EntityType
+
+
+def delete_entity(
+    db_session: Session, entity_type: EntityType, ident: int, *, actor: Actor
+) -> None:
+    """Delete one entity and what depends on it; audited."""
+    model: Any = entity_type.model
+    row = db_session.get(model, ident)
+    if row is None:
+        raise NotFound(f"There is no {entity_type.name} with @iot.id {ident}.")
+    old = (row.datastream_id, row.phenomenon_time_start) if entity_type is OBSERVATION else None
+    name = getattr(row, "name", None)
+    if entity_type is OBSERVED_PROPERTY:
+        users = select(m.MultiDatastreamProperty.multi_datastream_id).where(
+            m.MultiDatastreamProperty.observed_property_id == ident
+        )
+        db_session.execute(delete(m.MultiDatastream).where(m.MultiDatastream.id.in_(users)))
+    db_session.expunge(row)
+    db_session.execute(delete(model).where(model.id == ident))
+    if entity_type is LOCATION:
+        links.drop_empty_histories(db_session)
+    if old is not None:
+        derived.observation_changed(db_session, old=old, new=None)
+    db_session.expire_all()
+    record(
+        db_session,
+        actor=actor,
+        action=f"sensing.sta.{entity_type.name.lower()}.delete",
+        entity_type=f"sensing.{entity_type.name}",
+        entity_id=ident,
+        summary=f"deleted {entity_type.set_name}({ident})" + (f" {name!r}" if name else ""),
+    )
