@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -88,7 +89,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 port, topic = int(sys.argv[1]), sys.argv[2]
 state = {"count": 0, "target": None}
-lock = threading.Lock()
 subscribed = threading.Event()
 
 def on_message(client, userdata, message):
@@ -149,8 +149,6 @@ class Broker:
 
 
 def wait_port(port: int, process: subprocess.Popen[Any]) -> None:
-    import socket
-
     deadline = time.monotonic() + 30
     while True:
         try:

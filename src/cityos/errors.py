@@ -47,6 +47,11 @@ class PayloadTooLarge(CityOSError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(CityOSError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class Unprocessable(CityOSError):
     status_code = 422
     code = "unprocessable"

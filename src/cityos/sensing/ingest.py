@@ -42,7 +42,7 @@ from cityos.sensing.store import invalidate_metadata, store_readings, stream_inf
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
-REPORT_S = 2.0
+REPORT_S = 10.0
 
 
 @dataclass(frozen=True)

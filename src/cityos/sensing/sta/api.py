@@ -122,18 +122,15 @@ def _params(request: Request) -> dict[str, str]:
     return dict(request.query_params.items())
 
 
-def _next_link(request: Request, page: read.Page, options: QueryOptions) -> str | None:
-    """The link to the rest when the server cut the page short (no ``$top``, or a ``$top``
-    over the maximum); a ``$top`` the page honoured in full gets none."""
+def _next_link(request: Request, page: read.Page) -> str | None:
+    """The link to the next page whenever more entities match (as FROST-Server and the
+    official clients expect): ``$top`` is the page size, capped at the server's maximum,
+    and ``$skip`` moves on by one page."""
     if not page.more:
         return None
     params = _params(request)
     params["$skip"] = str(page.skip + page.top)
-    if options.top is not None:
-        remaining = options.top - page.top
-        if remaining <= 0:
-            return None
-        params["$top"] = str(remaining)
+    params["$top"] = str(page.top)
     url = request.url.remove_query_params(["$skip", "$top"])
     return str(url.include_query_params(**params))
 
@@ -190,7 +187,7 @@ def get_resource(
     page = read.page(
         db_session, target, options, default_top=limits.default_top, max_top=limits.max_top
     )
-    next_link = _next_link(request, page, options)
+    next_link = _next_link(request, page)
     if path.ref:
         refs = [
             {"@iot.selfLink": serialize.self_link(base, target.entity, row_id(row))}

@@ -32,6 +32,7 @@ from cityos.errors import (
     InvalidInput,
     NotImplementedFeature,
     PayloadTooLarge,
+    UnsupportedMediaType,
 )
 from cityos.sensing.sta import batch, dataarray, read, serialize, write, write_delete, write_update
 from cityos.sensing.sta.auth import Writer, writer
@@ -44,11 +45,6 @@ JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
 
 router = APIRouter(route_class=StaRoute, tags=["sensorthings"])
-
-
-class UnsupportedMediaType(CityOSError):
-    status_code = 415
-    code = "unsupported_media_type"
 
 
 def service_base(request: Request) -> str:

@@ -430,8 +430,8 @@ def parse_orderby(
     while True:
         expr = parser.expression()
         descending = False
-        if parser.at_word("asc", "desc"):
-            descending = parser.advance().text == "desc"
+        if parser.token.kind == "name" and parser.token.text.lower() in ("asc", "desc"):
+            descending = parser.advance().text.lower() == "desc"
         items.append(OrderItem(expr.segments if isinstance(expr, Path) else (), descending, expr))
         if not parser.at_punct(","):
             break
