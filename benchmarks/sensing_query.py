@@ -21,7 +21,7 @@ times whole HTTP exchanges, one at a time, anonymous:
 
 Run: ``python benchmarks/sensing_query.py`` (10,000 datastreams, 10,000,000 observations —
 27 million rows written with the rollups, about 4 minutes on a quiet 2-core machine, longer
-under load —; 50 latest and 1,000 aggregate pairs) or ``--quick`` (2,000 datastreams, 200,000
+under load —; 40 latest and 1,000 aggregate pairs) or ``--quick`` (2,000 datastreams, 200,000
 observations, 10 and 200 pairs; under a minute). ``--rows`` and ``--datastreams`` choose
 other sizes. Results are appended to ``benchmarks/RESULTS.md`` after a full run.
 """
@@ -59,26 +59,27 @@ DAYS = 30
 TARGET_LATEST_MS = 100.0
 TARGET_AGGREGATE_MS = 20.0
 CHUNK_ROWS = 1_000_000
-ROLLUP_CHUNK_ROWS = 250_000
 
 OBSERVATIONS = """
-INSERT INTO sensing_observations (datastream_id, feature_id, phenomenon_time_start, result_number)
-SELECT d, d, CAST(:first AS timestamptz) + make_interval(secs => k * CAST(:step AS float8)),
+INSERT INTO sensing_observations
+    (id, datastream_id, feature_id, phenomenon_time_start, result_number)
+SELECT (d - 1) * CAST(:n AS bigint) + k + 1, d, d,
+       CAST(:first AS timestamptz) + make_interval(secs => k * CAST(:step AS float8)),
        round(CAST(50 + 30 * sin(k / 24.0 + d) + 5 * random() AS numeric), 2)
 FROM generate_series(CAST(:lo AS int), CAST(:hi AS int)) AS d
 CROSS JOIN LATERAL generate_series(0, CAST(:n AS int) - 1) AS k
 """
 # As the store's rollups: per datastream, interval and bucket of the epoch (count, min, max,
-# sum, last). All three intervals in one pass, grouped in key order so the rows append to the
-# primary key's index.
+# sum, last = the result of the latest reading, the largest [epoch, result] pair). All three
+# intervals in one pass.
 ROLLUPS = """
 INSERT INTO sensing_rollups
     (datastream_id, interval_s, bucket, count, min, max, sum, last, last_time)
 SELECT datastream_id, iv, bucket, count(*), min(result_number), max(result_number),
-       sum(result_number), (array_agg(result_number ORDER BY phenomenon_time_start DESC))[1],
-       max(phenomenon_time_start)
+       sum(result_number), (max(ARRAY[epoch, result_number]))[2], max(phenomenon_time_start)
 FROM (
     SELECT o.datastream_id, i.iv, o.phenomenon_time_start, o.result_number,
+           extract(epoch FROM o.phenomenon_time_start)::float8 AS epoch,
            date_bin(make_interval(secs => i.iv), o.phenomenon_time_start,
                     TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket
     FROM sensing_observations AS o
@@ -86,8 +87,32 @@ FROM (
     WHERE o.datastream_id BETWEEN :lo AND :hi
 ) AS x
 GROUP BY datastream_id, iv, bucket
-ORDER BY datastream_id, iv, bucket
 """
+# Setup only: the rows are consistent by construction, so no foreign-key triggers while
+# loading, and the indexes are built once the rows are in (the same indexes as before).
+SETUP_SETTINGS = (
+    "SET LOCAL work_mem = '256MB'",
+    "SET LOCAL maintenance_work_mem = '512MB'",
+    "SET LOCAL session_replication_role = replica",
+)
+DROP_INDEXES = (
+    "ALTER TABLE sensing_observations DROP CONSTRAINT pk_sensing_observations",
+    "ALTER TABLE sensing_observations DROP CONSTRAINT uq_sensing_observations_datastream_id",
+    "ALTER TABLE sensing_observations DROP CONSTRAINT uq_sensing_observations_multi_datastream_id",
+    "DROP INDEX ix_sensing_observations_feature_id",
+    "ALTER TABLE sensing_rollups DROP CONSTRAINT pk_sensing_rollups",
+)
+ADD_INDEXES = (
+    "ALTER TABLE sensing_observations ADD CONSTRAINT pk_sensing_observations PRIMARY KEY (id)",
+    "ALTER TABLE sensing_observations ADD CONSTRAINT uq_sensing_observations_datastream_id "
+    "UNIQUE (datastream_id, phenomenon_time_start)",
+    "ALTER TABLE sensing_observations ADD CONSTRAINT "
+    "uq_sensing_observations_multi_datastream_id "
+    "UNIQUE (multi_datastream_id, phenomenon_time_start)",
+    "CREATE INDEX ix_sensing_observations_feature_id ON sensing_observations (feature_id)",
+    "ALTER TABLE sensing_rollups ADD CONSTRAINT pk_sensing_rollups "
+    "PRIMARY KEY (datastream_id, interval_s, bucket)",
+)
 LATEST = """
 INSERT INTO sensing_latest
     (datastream_id, observation_id, phenomenon_time, result_number, result_json, received_at)
@@ -142,22 +167,11 @@ def build(url: str, *, datastreams: int, rows: int) -> tuple[float, datetime, da
     chunk = max(1, CHUNK_ROWS // per)
     engine = make_engine(url)
     with engine.begin() as connection:
-        connection.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-        # setup only: the rows are consistent by construction, so no foreign-key triggers
-        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        for setting in SETUP_SETTINGS:
+            connection.exec_driver_sql(setting)
         connection.exec_driver_sql(FEATURES)
-        connection.execute(
-            text(
-                "SELECT setval(pg_get_serial_sequence('sensing_features', 'id'), "
-                "(SELECT max(id) FROM sensing_features))"
-            )
-        )
-        # indexes whose keys do not grow with the load are built afterwards
-        connection.exec_driver_sql(
-            "ALTER TABLE sensing_observations DROP CONSTRAINT "
-            "uq_sensing_observations_multi_datastream_id"
-        )
-        connection.exec_driver_sql("DROP INDEX ix_sensing_observations_feature_id")
+        for statement in DROP_INDEXES:
+            connection.exec_driver_sql(statement)
         connection.execute(text("SELECT setseed(0.42)"))
         for lo in range(1, datastreams + 1, chunk):
             hi = min(datastreams, lo + chunk - 1)
@@ -169,23 +183,20 @@ def build(url: str, *, datastreams: int, rows: int) -> tuple[float, datetime, da
                 f"({time.perf_counter() - began:.0f} s)",
                 file=sys.stderr,
             )
-        connection.exec_driver_sql(
-            "ALTER TABLE sensing_observations ADD CONSTRAINT "
-            "uq_sensing_observations_multi_datastream_id "
-            "UNIQUE (multi_datastream_id, phenomenon_time_start)"
-        )
-        connection.exec_driver_sql(
-            "CREATE INDEX ix_sensing_observations_feature_id ON sensing_observations (feature_id)"
-        )
-        print(f"  indexes ({time.perf_counter() - began:.0f} s)", file=sys.stderr)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
-        chunk = max(1, ROLLUP_CHUNK_ROWS // per)
         for lo in range(1, datastreams + 1, chunk):
             hi = min(datastreams, lo + chunk - 1)
             connection.execute(text(ROLLUPS), {"lo": lo, "hi": hi})
         print(f"  rollups ({time.perf_counter() - began:.0f} s)", file=sys.stderr)
+        for statement in ADD_INDEXES:
+            connection.exec_driver_sql(statement)
+        for table in ("sensing_features", "sensing_observations"):
+            connection.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                    f"(SELECT max(id) FROM {table}))"
+                )
+            )
+        print(f"  indexes ({time.perf_counter() - began:.0f} s)", file=sys.stderr)
         connection.exec_driver_sql("ANALYZE sensing_observations, sensing_rollups")
     with engine.begin() as connection:
         connection.exec_driver_sql(LATEST)
@@ -307,7 +318,7 @@ def main() -> int:
         return 2
     datastreams = args.datastreams or (2_000 if args.quick else 10_000)
     rows = args.rows or (200_000 if args.quick else 10_000_000)
-    latest_pairs = 10 if args.quick else 50
+    latest_pairs = 10 if args.quick else 40
     aggregate_pairs = 200 if args.quick else 1_000
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder_name:

@@ -1,6 +1,8 @@
 """MQTT create (SensorThings MQTT extension) and the bulk topic: publishing creates
 Observations through the ingest worker; bad messages become dead letters."""
 
+# ruff: noqa: F811 - the MQTT fixtures are imported from mqtt_support by name
+
 from __future__ import annotations
 
 import json

@@ -156,7 +156,7 @@ def _features(db_session: Session, ids: list[int]) -> dict[int, int]:
         .join(FeatureOfInterest, FeatureOfInterest.location_id == thing_locations.c.location_id)
         .where(Datastream.id.in_(ids))
     )
-    return {int(datastream): int(feature) for datastream, feature in rows.tuples()}
+    return {int(datastream): int(feature) for datastream, feature in rows}
 
 
 def _load_history(
@@ -164,7 +164,7 @@ def _load_history(
 ) -> tuple[int, int]:
     """Bulk-load the history; ``(observations, step in seconds)``."""
     span = HISTORY_DAYS * 86_400
-    step = max(60, span * len(members) // max(target, 1))
+    step = max(60, span * len(members) * 100 // max(target * 101, 1))  # 1 % for faults
     end = int(now.timestamp()) // step * step
     times = np.arange(end - span + step, end + 1, step, dtype=np.int64)
     stamps = np.datetime_as_string(times.astype("datetime64[s]"), unit="us")

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from cityos.auth.models import Role, User
 from cityos.deps import ActorDep, CurrentUser, OptionalUser, SessionDep, require_role
@@ -43,7 +43,7 @@ def latest(
     ] = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north (WGS84)")] = None,
     format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
-) -> dict[str, Any]:
+) -> Response:
     items = service.latest_values(
         db,
         area=area,
@@ -51,9 +51,10 @@ def latest(
         bbox=service.parse_bbox(bbox),
         include_restricted=user is not None,
     )
+    # Plain JSON (not FastAPI's per-value encoder): thousands of items must stay fast.
     if format == "geojson":
-        return service.as_geojson(items)
-    return {"count": len(items), "items": items}
+        return JSONResponse(service.as_geojson(items))
+    return JSONResponse({"count": len(items), "items": items})
 
 
 @router.get(
@@ -68,15 +69,17 @@ def datastream_aggregate(
     start: Annotated[str | None, Query(alias="from", description="ISO 8601 with a zone")] = None,
     end: Annotated[str | None, Query(alias="to", description="ISO 8601 with a zone")] = None,
     fn: Annotated[str, Query(description="mean, min, max, sum, count or last")] = "mean",
-) -> dict[str, Any]:
-    return service.datastream_aggregate(
-        db,
-        datastream_id=datastream_id,
-        interval=interval,
-        start=_time(start, "from"),
-        end=_time(end, "to"),
-        fn=fn,
-        include_restricted=user is not None,
+) -> Response:
+    return JSONResponse(
+        service.datastream_aggregate(
+            db,
+            datastream_id=datastream_id,
+            interval=interval,
+            start=_time(start, "from"),
+            end=_time(end, "to"),
+            fn=fn,
+            include_restricted=user is not None,
+        )
     )
 
 
@@ -92,16 +95,18 @@ def area_aggregate(
     start: Annotated[str | None, Query(alias="from", description="ISO 8601 with a zone")] = None,
     end: Annotated[str | None, Query(alias="to", description="ISO 8601 with a zone")] = None,
     fn: Annotated[str, Query(description="mean, min, max, sum, count or last")] = "mean",
-) -> dict[str, Any]:
-    return service.area_aggregate(
-        db,
-        observed_property=observed_property,
-        area=area,
-        interval=interval,
-        start=_time(start, "from"),
-        end=_time(end, "to"),
-        fn=fn,
-        include_restricted=user is not None,
+) -> Response:
+    return JSONResponse(
+        service.area_aggregate(
+            db,
+            observed_property=observed_property,
+            area=area,
+            interval=interval,
+            start=_time(start, "from"),
+            end=_time(end, "to"),
+            fn=fn,
+            include_restricted=user is not None,
+        )
     )
 
 

@@ -269,7 +269,9 @@ class Ingestor:
         self.received = 0
         self.stored = 0
         self.rejected = 0
-        self._queue: queue.Queue[_Message] = queue.Queue()
+        # bounded: when storing falls behind, paho's network thread waits here and the broker
+        # keeps the rest (Mosquitto does not hold to the Receive Maximum we announce)
+        self._queue: queue.Queue[_Message] = queue.Queue(max(100, config.batch_size * 2))
         self._stop = threading.Event()
         self._generation = 0
         self._connected = threading.Event()

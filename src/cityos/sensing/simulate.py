@@ -26,7 +26,7 @@ import shapely
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cityos.db import serial_writes, transaction, utcnow
+from cityos.db import transaction, utcnow
 from cityos.errors import InvalidInput, Unprocessable
 from cityos.geo import service as geo_service
 from cityos.geo.models import AreaLevel
@@ -339,7 +339,7 @@ class StoreSink:
 
         if not readings:
             return 0
-        with serial_writes(self.engine), transaction(self.factory) as db_session:
+        with transaction(self.factory) as db_session:  # the store serialises SQLite writes
             result = store_readings(db_session, readings)
         return sum(1 for i in result.ids if i is not None)
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from cityos.db import UTCDateTime, serial_writes, utcnow
 from cityos.errors import InvalidInput
-from cityos.sensing import notices, obs_insert
+from cityos.sensing import evaluate, notices, obs_insert
 from cityos.sensing.models import (
     Datastream,
     FeatureOfInterest,
@@ -481,10 +481,4 @@ def _follow_up(
 def _evaluate(
     db_session: Session, stored: list[tuple[int, int, datetime, float | None]], now: datetime
 ) -> None:
-    try:
-        from cityos.sensing import evaluate
-    except ImportError as error:  # TEMPORARY until the alert rules (part E) land
-        if not (error.name or "").startswith("cityos.sensing"):
-            raise
-        return
     evaluate.on_readings(db_session, stored, now=now)

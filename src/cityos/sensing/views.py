@@ -23,10 +23,10 @@ from cityos.errors import NotFound
 from cityos.geo import service as geo_service
 from cityos.geo.models import AreaLevel
 from cityos.sensing import service
-from cityos.sensing.views_ops import router as ops_router
 from cityos.sensing.models import Datastream, LatestValue, Location, ObservedProperty, Thing
 from cityos.sensing.models import thing_locations as links
 from cityos.sensing.simulate_patterns import KIND_KEY, KINDS
+from cityos.sensing.views_ops import router as ops_router
 from cityos.web.render import Page, PageDep
 
 router = APIRouter(include_in_schema=False)

@@ -55,12 +55,15 @@ def _offset(request: Request) -> int:
 
 
 def _labels(db: Session) -> tuple[dict[int, str], dict[int, str]]:
-    names = dict(db.execute(select(ObservedProperty.id, ObservedProperty.name)).tuples())
+    names: dict[int, str] = {
+        int(i): str(n) for i, n in db.execute(select(ObservedProperty.id, ObservedProperty.name))
+    }
     rules = db.scalars(select(AlertRule.datastream_id).where(AlertRule.datastream_id.is_not(None)))
     ids = [i for i in rules if i is not None]
-    streams = dict(
-        db.execute(select(Datastream.id, Datastream.name).where(Datastream.id.in_(ids))).tuples()
-    )
+    streams = {
+        int(i): str(n)
+        for i, n in db.execute(select(Datastream.id, Datastream.name).where(Datastream.id.in_(ids)))
+    }
     return names, streams
 
 
@@ -260,13 +263,10 @@ def alerts_page(request: Request, page: PageDep, db: SessionDep, _user: Operator
     found = service.list_alerts(
         db, state=None if state == "all" else state, limit=PAGE_SIZE, offset=offset
     )
-    rule_names = dict(db.execute(select(AlertRule.id, AlertRule.name)).tuples())
+    rule_names = {int(i): str(n) for i, n in db.execute(select(AlertRule.id, AlertRule.name))}
     stream_ids = {a.datastream_id for a in found.alerts}
-    streams = dict(
-        db.execute(
-            select(Datastream.id, Datastream.name).where(Datastream.id.in_(stream_ids))
-        ).tuples()
-    )
+    named = select(Datastream.id, Datastream.name).where(Datastream.id.in_(stream_ids))
+    streams = {int(i): str(n) for i, n in db.execute(named)}
     context = {
         "alerts": found.alerts,
         "total": found.total,

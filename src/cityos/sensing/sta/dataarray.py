@@ -176,7 +176,7 @@ def create_observations(
         actor=actor,
         action="sensing.sta.observation.create_many",
         entity_type="sensing.Observation",
-        entity_id=",".join(streams)[:200] or "-",
+        entity_id=",".join(streams)[:128] or "-",
         summary=f"stored {stored} of {len(answer)} observations for {', '.join(streams[:10])}",
     )
     return answer
