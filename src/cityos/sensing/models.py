@@ -227,6 +227,8 @@ class Observation(Base):
     __table_args__ = (
         UniqueConstraint("datastream_id", "phenomenon_time_start"),
         UniqueConstraint("multi_datastream_id", "phenomenon_time_start"),
+        # Time filters and sorts across datastreams (and retention) use it.
+        Index("ix_sensing_observations_phenomenon_time_start", "phenomenon_time_start"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

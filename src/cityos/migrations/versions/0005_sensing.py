@@ -415,6 +415,11 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_sensing_observations_feature_id"), ["feature_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_sensing_observations_phenomenon_time_start",
+            ["phenomenon_time_start"],
+            unique=False,
+        )
 
     op.create_table(
         "sensing_rollups",
@@ -528,6 +533,7 @@ def downgrade() -> None:
     op.drop_table("sensing_alerts")
     op.drop_table("sensing_rollups")
     with op.batch_alter_table("sensing_observations", schema=None) as batch_op:
+        batch_op.drop_index("ix_sensing_observations_phenomenon_time_start")
         batch_op.drop_index(batch_op.f("ix_sensing_observations_feature_id"))
 
     op.drop_table("sensing_observations")
