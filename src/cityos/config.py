@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         "topics such as `v1.1/Datastreams(1)/Observations?$select=result,phenomenonTime` are "
         "published; the broker does not tell the server what clients subscribe to.",
     )
+    mqtt_topic_prefix: str = Field(
+        "",
+        description="Prefix before every SensorThings and bulk MQTT topic (e.g. `city1/`), for a "
+        "broker shared by several installations; empty: `v1.1/…` and `cityos/v1/…`.",
+    )
     mqtt_client_id: str = Field(
         "cityos-ingest",
         description="MQTT client id prefix of the ingest worker (its persistent session).",

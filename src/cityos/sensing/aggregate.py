@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ UNITS = {"m": 60, "h": 3600, "d": 86400}
 MAX_BUCKETS = 20_000
 MAX_STORED_ROWS = 1_000_000
 DEFAULT_BUCKETS = 1000
+_FIRST_S = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())
 _INTERVAL = re.compile(r"(\d{1,4})([mhd])")
 
 
@@ -64,20 +65,37 @@ def parse_function(text: str) -> str:
 def window(
     interval: Interval, start: datetime | None, end: datetime | None, *, now: datetime
 ) -> tuple[datetime, datetime]:
-    """``[start, end)`` with start rounded down to a bucket; defaults: the last 1,000 buckets."""
+    """``[start, end)`` with start rounded down to a bucket; defaults: the last 1,000 buckets
+    (fewer when they would reach back before the year 1)."""
     end = end or now
-    start = start or end - timedelta(seconds=interval.seconds * DEFAULT_BUCKETS)
-    if start >= end:
-        raise InvalidInput(f"from ({start.isoformat()}) must be before to ({end.isoformat()}).")
     step = interval.seconds
-    start = datetime.fromtimestamp(int(start.timestamp()) // step * step, tz=UTC)
-    buckets = (end - start).total_seconds() / step
+    end_s = int(end.timestamp())
+    if start is None:
+        start_s = end_s - step * DEFAULT_BUCKETS
+        if start_s < _FIRST_S:
+            start_s = -(-_FIRST_S // step) * step  # the first bucket start in the year 1
+    else:
+        start_s = int(start.timestamp())
+        if start_s >= end_s:
+            raise InvalidInput(f"from ({start.isoformat()}) must be before to ({end.isoformat()}).")
+    start_s = start_s // step * step
+    if start_s < _FIRST_S:
+        raise InvalidInput(
+            f"from ({start.isoformat() if start else '-'}) rounded down to a bucket of "
+            f"{interval.text} falls before the year 1; give a later from or a shorter interval."
+        )
+    if start_s >= end_s:
+        raise InvalidInput(
+            f"from..to holds no whole bucket of {interval.text} counted from 1970-01-01; give "
+            "an earlier from or a shorter interval."
+        )
+    buckets = (end_s - start_s) / step
     if buckets > MAX_BUCKETS:
         raise InvalidInput(
             f"from..to holds {int(buckets):,} buckets of {interval.text}; at most "
             f"{MAX_BUCKETS:,} are returned. Use a larger interval or a shorter range."
         )
-    return start, end
+    return datetime.fromtimestamp(start_s, tz=UTC), end
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ event (:mod:`cityos.notify.service`), a citizen-services case when the rule asks
 the transaction commits, ``events.publish("sensing.alert", ...)`` for live pages. A case that
 cannot be opened (the sensor is outside the city, the category is unknown or needs
 attributes) does not stop ingestion: the alert says why in its message. Clearing an alert
-adds a public update to its case.
+adds an update to its case: public when the readings are back to normal, internal when an
+operator's change to the rule ended it.
 """
 
 from __future__ import annotations
@@ -218,8 +219,14 @@ def clear_alert(
     ended_at: datetime,
     value: float | None,
     now: datetime,
+    reason: str | None = None,
 ) -> Alert | None:
-    """End an active alert; its case gets a public update. None when it is gone."""
+    """End an active alert; its case gets an update. None when it is gone.
+
+    Without ``reason`` the readings are back to normal and the update is public; with one
+    (e.g. "the alert rule was disabled by an operator") the update is an internal note that
+    gives it, since nothing is known about the readings.
+    """
     alert = db_session.get(Alert, alert_id)
     if alert is None or alert.state != AlertState.ACTIVE:
         return alert
@@ -228,15 +235,21 @@ def clear_alert(
     rule = db_session.get(AlertRule, alert.rule_id)
     if alert.case_id is not None:
         reading = f" (latest reading {value:g})" if value is not None else ""
+        note = (
+            f"The sensor alert has cleared at {ended_at.isoformat()}{reading}: "
+            "the readings are back to normal."
+            if reason is None
+            else f"The sensor alert was closed at {ended_at.isoformat()}: {reason}. This says "
+            "nothing about the readings."
+        )
         try:
             with db_session.begin_nested():
                 case = cases_service.get_case(db_session, case_id=alert.case_id)
                 cases_service.add_note(
                     db_session,
                     case,
-                    note=f"The sensor alert has cleared at {ended_at.isoformat()}{reading}: "
-                    "the readings are back to normal.",
-                    public=True,
+                    note=note,
+                    public=reason is None,
                     user=None,
                     actor=SENSING_ACTOR,
                     policy=_case_policy(),

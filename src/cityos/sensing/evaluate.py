@@ -34,7 +34,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cityos.db import utcnow
@@ -56,6 +57,7 @@ Stored = tuple[int, int, datetime, float | None]
 
 SNAPSHOT_SECONDS = 5.0
 MAX_ALERT_READINGS = 100
+STATE_CHUNK = 500  # rule states inserted and locked per statement
 
 
 # --- the per-process rule cache -----------------------------------------------------------
@@ -294,21 +296,34 @@ def _step(
 
 
 def _states(db_session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], RuleState]:
-    rule_ids = {rule_id for rule_id, _ in pairs}
-    datastream_ids = {ds for _, ds in pairs}
-    found = db_session.scalars(
-        select(RuleState).where(
-            RuleState.rule_id.in_(sorted(rule_ids)),
-            RuleState.datastream_id.in_(sorted(datastream_ids)),
+    """The states of ``pairs`` (rule, datastream), created when missing and locked.
+
+    Several ingest workers may evaluate the same rule at once: missing states are inserted
+    with ON CONFLICT DO NOTHING (no IntegrityError when another worker made one first), then
+    all are read again FOR UPDATE, in key order, so one worker at a time steps a state and
+    an incident raises one alert (SQLite serialises writers and ignores FOR UPDATE).
+    """
+    if not pairs:
+        return {}
+    keys = sorted(pairs)
+    dialect = db_session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    states: dict[tuple[int, int], RuleState] = {}
+    for first in range(0, len(keys), STATE_CHUNK):
+        chunk = keys[first : first + STATE_CHUNK]
+        db_session.execute(
+            insert(RuleState)
+            .values([{"rule_id": rule_id, "datastream_id": ds} for rule_id, ds in chunk])
+            .on_conflict_do_nothing(index_elements=["rule_id", "datastream_id"])
         )
-    ).all()
-    states = {
-        (s.rule_id, s.datastream_id): s for s in found if (s.rule_id, s.datastream_id) in pairs
-    }
-    for pair in pairs - states.keys():
-        state = RuleState(rule_id=pair[0], datastream_id=pair[1])
-        db_session.add(state)
-        states[pair] = state
+        found = db_session.scalars(
+            select(RuleState)
+            .where(tuple_(RuleState.rule_id, RuleState.datastream_id).in_(chunk))
+            .order_by(RuleState.rule_id, RuleState.datastream_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        states.update({(s.rule_id, s.datastream_id): s for s in found})
     return states
 
 

@@ -72,8 +72,8 @@ class IngestConfig:
             host=host,
             port=port,
             client_id=client_id or settings.mqtt_client_id,
-            group=group or settings.mqtt_share_group,
-            prefix=prefix if prefix is not None else getattr(settings, "mqtt_topic_prefix", ""),
+            group=group if group is not None else settings.mqtt_share_group,
+            prefix=prefix if prefix is not None else settings.mqtt_topic_prefix,
             batch_size=settings.ingest_batch_size,
             batch_ms=settings.ingest_batch_ms,
         )

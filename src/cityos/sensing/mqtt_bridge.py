@@ -90,7 +90,7 @@ class MqttBridge:
     ) -> None:
         self.settings = settings
         self.factory = factory
-        self.prefix = prefix if prefix is not None else getattr(settings, "mqtt_topic_prefix", "")
+        self.prefix = prefix if prefix is not None else settings.mqtt_topic_prefix
         self.selects = [
             [name.strip() for name in group.split(",") if name.strip()]
             for group in settings.sta_mqtt_selects.split(";")

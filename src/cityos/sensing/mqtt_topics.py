@@ -56,8 +56,8 @@ def parse(topic: str, prefix: str = "") -> Target | None:
 
 
 def subscriptions(prefix: str, group: str) -> list[str]:
-    """The shared subscriptions of the ingest workers."""
-    share = f"$share/{group}/{prefix}"
+    """The shared subscriptions of the ingest workers (plain ones when ``group`` is empty)."""
+    share = f"$share/{group}/{prefix}" if group else prefix
     return [
         f"{share}{VERSION}/Observations",
         f"{share}{VERSION}/+/Observations",

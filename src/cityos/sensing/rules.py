@@ -235,12 +235,18 @@ def create_rule(
     return rule
 
 
-def _reset(db_session: Session, rule: AlertRule, now: datetime) -> None:
-    """End the rule's active alerts and forget its per-datastream state."""
+def _reset(db_session: Session, rule: AlertRule, now: datetime, *, reason: str) -> None:
+    """End the rule's active alerts (their cases get an internal note giving ``reason``) and
+    forget its per-datastream state."""
     for state in alerts.active_for(db_session, rule_id=rule.id):
         assert state.active_alert_id is not None
         alerts.clear_alert(
-            db_session, alert_id=state.active_alert_id, ended_at=now, value=None, now=now
+            db_session,
+            alert_id=state.active_alert_id,
+            ended_at=now,
+            value=None,
+            now=now,
+            reason=reason,
         )
     db_session.flush()
     db_session.execute(delete(RuleState).where(RuleState.rule_id == rule.id))
@@ -266,7 +272,9 @@ def update_rule(
     clean = check(db_session, replace(RuleInput.of(rule), **dict(changes)))
     after = asdict(clean)
     if any(before[name] != after[name] for name in _RESETTING):
-        _reset(db_session, rule, now)
+        disabled = before["enabled"] and not after["enabled"]
+        verb = "disabled" if disabled else "changed"
+        _reset(db_session, rule, now, reason=f"the alert rule was {verb} by an operator")
     for name, value in after.items():
         setattr(rule, name, value)
     rule.updated_at = now
@@ -285,11 +293,15 @@ def update_rule(
     return rule
 
 
-def delete_rule(db_session: Session, *, rule_id: int, actor: Actor) -> None:
-    """Delete a rule, its state and its alerts."""
+def delete_rule(
+    db_session: Session, *, rule_id: int, actor: Actor, now: datetime | None = None
+) -> None:
+    """Delete a rule, its state and its alerts; the cases of its active alerts get a note
+    first."""
+    now = now or utcnow()
     rule = get_rule(db_session, rule_id=rule_id)
     before = _snapshot(rule)
-    db_session.execute(delete(RuleState).where(RuleState.rule_id == rule.id))
+    _reset(db_session, rule, now, reason="the alert rule was deleted by an operator")
     db_session.delete(rule)
     db_session.flush()
     record(

@@ -12,6 +12,8 @@ responses inside the route, so the request session would not see them.
 from __future__ import annotations
 
 import json
+import logging
+import math
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -41,8 +43,11 @@ from cityos.sensing.sta.paths import ResourcePath, parse_path
 
 ROOT = "/sta/v1.1"
 MAX_BODY = 16 * 1024 * 1024
+MAX_DEPTH = 64  # nesting of arrays and objects in a body
 JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(route_class=StaRoute, tags=["sensorthings"])
 
@@ -68,15 +73,61 @@ async def read_body(request: Request, *, allowed: tuple[str, ...] = (JSON,)) -> 
         if size > MAX_BODY:
             raise PayloadTooLarge(_too_large())
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return parse_json(b"".join(chunks)), media
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidInput(
+        f"The body is not valid JSON: {name} is not a JSON number; send a finite number, or "
+        "null for a missing value."
+    )
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidInput(
+            f"The body holds the number {text[:40]}, too large for a double; send a smaller number."
+        )
+    return value
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, no number too large for a double, bounded nesting."""
     try:
-        return json.loads(raw), media
+        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except UnicodeDecodeError:
         raise InvalidInput("The body is not UTF-8 text.") from None
     except json.JSONDecodeError as error:
         raise InvalidInput(
             f"The body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
         ) from None
+    except RecursionError:
+        raise InvalidInput(_too_deep_message()) from None
+    except ValueError as error:  # e.g. an integer with more than 4300 digits
+        raise InvalidInput(f"The body is not acceptable JSON: {error}.") from None
+    if _too_deep(value):
+        raise InvalidInput(_too_deep_message())
+    return value
+
+
+def _too_deep_message() -> str:
+    return f"The body nests arrays and objects more than {MAX_DEPTH} levels deep; flatten it."
+
+
+def _too_deep(value: Any) -> bool:
+    """True when ``value`` nests containers deeper than :data:`MAX_DEPTH` (no recursion)."""
+    level: list[Any] = [value]
+    for _depth in range(MAX_DEPTH + 1):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not any(isinstance(item, dict | list) for item in level):
+            return False
+    return True
 
 
 def _too_large() -> str:
@@ -289,7 +340,12 @@ async def _sub_get(
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
-    await request.app(scope, receive, send)
+    try:
+        await request.app(scope, receive, send)
+    except Exception:  # the app has answered 500 (and re-raises): answer that, go on
+        log.exception("batch GET %s failed", sub.id)
+        status = 500
+        chunks = [json.dumps(batch.error_body(500, "The request failed on the server.")).encode()]
     raw = b"".join(chunks)
     try:
         payload: Any = json.loads(raw) if raw else None

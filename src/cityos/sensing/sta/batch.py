@@ -9,18 +9,22 @@ new entity: ``"url": "$1/Observations"`` or ``{"@iot.id": "$1"}`` in its body.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityos.errors import CityOSError, Conflict, InvalidInput
 
 METHODS = ("get", "post", "patch", "put", "delete")
 MAX_REQUESTS = 1000
+SERVICE_ROOT = "/sta/v1.1"
+log = logging.getLogger(__name__)
 _REFERENCE = re.compile(r"^\$([A-Za-z0-9_.:-]+)(.*)$")
 
 
@@ -72,6 +76,7 @@ def parse_batch(body: Any) -> list[SubRequest]:
         url = item.get("url")
         if not isinstance(url, str) or not url:
             raise InvalidInput(f"{what}.url must be a string, e.g. 'Things'.")
+        url = service_relative(url, what=f"{what}.url")
         group = item.get("atomicityGroup")
         if group is not None:
             group = str(group)
@@ -103,6 +108,30 @@ def parse_batch(body: Any) -> list[SubRequest]:
         )
         seen.add(ident)
     return requests
+
+
+def service_relative(url: str, *, what: str) -> str:
+    """``url`` relative to the service root.
+
+    OData 4.01 allows a request's URL relative to the service root (``Things``), as an
+    absolute path (``/sta/v1.1/Things``) or as an absolute URL (``https://host/sta/v1.1/Things``).
+    """
+    if not url.startswith("/") and "://" not in url.split("?")[0]:
+        return url
+    parts = urlsplit(url)
+    if "://" in url.split("?")[0] and parts.scheme.lower() not in ("http", "https"):
+        raise InvalidInput(f"{what}: {url[:80]!r} is not an http(s) URL of this service.")
+    path = parts.path
+    marker = SERVICE_ROOT + "/"
+    if marker not in path:
+        raise InvalidInput(
+            f"{what}: {url[:80]!r} is outside this service; give a URL under {SERVICE_ROOT}/ "
+            "or relative to it, e.g. 'Things'."
+        )
+    relative = path[path.index(marker) + len(marker) :]
+    if not relative:
+        raise InvalidInput(f"{what}: {url[:80]!r} names no resource, e.g. 'Things'.")
+    return relative + (f"?{parts.query}" if parts.query else "")
 
 
 def units(requests: list[SubRequest]) -> list[list[SubRequest]]:
@@ -172,20 +201,22 @@ def run_unit(
             outcome = perform(session, references.resolve(request))
             done.append((request, outcome))
         session.commit()
-    except (CityOSError, IntegrityError) as error:
+    except Exception as error:  # any failure rolls the whole unit back; the batch goes on
         session.rollback()
         failed.update(r.id for r in unit)
-        problem = error if isinstance(error, CityOSError) else _conflict(error)
+        culprit = unit[min(len(done), len(unit) - 1)]  # all done: the commit failed
+        problem = _problem(error, culprit)
         answers: list[tuple[SubRequest, Outcome]] = []
-        for request in unit:
-            if len(answers) == len(done):
-                outcome = Outcome(
-                    problem.status_code, error_body(problem.status_code, problem.message)
-                )
+        for position, request in enumerate(unit):
+            if request is culprit:
+                status, message = problem.status_code, problem.message
+            elif position < len(done):
+                status = 424
+                message = f"Rolled back: request {culprit.id} of its atomicityGroup failed."
             else:
-                note = f"Rolled back: request {unit[len(done)].id} of its atomicityGroup failed."
-                outcome = Outcome(424, error_body(424, note))
-            answers.append((request, outcome))
+                status = 424
+                message = f"Not run: request {culprit.id} of its atomicityGroup failed."
+            answers.append((request, Outcome(status, error_body(status, message))))
         return answers
     finally:
         session.close()
@@ -195,8 +226,25 @@ def run_unit(
     return done
 
 
-def _conflict(error: IntegrityError) -> Conflict:
-    return Conflict(f"The change conflicts with existing data: {str(error.orig).splitlines()[0]}.")
+def _problem(error: Exception, request: SubRequest) -> CityOSError:
+    """What to answer for the request that raised ``error``."""
+    if isinstance(error, CityOSError):
+        return error
+    if isinstance(error, IntegrityError):
+        first = str(error.orig).splitlines()[0]
+        return Conflict(f"The change conflicts with existing data: {first}.")
+    if isinstance(error, DataError):
+        first = str(error.orig).splitlines()[0]
+        return InvalidInput(f"A value does not fit its column: {first}. Check the body.")
+    log.error("batch request %s failed", request.id, exc_info=error)
+    return ServerFailure("The request failed on the server; nothing of its unit was stored.")
+
+
+class ServerFailure(CityOSError):
+    """A request of a batch that failed for a reason other than its input."""
+
+    status_code = 500
+    code = "server_error"
 
 
 def response_item(request: SubRequest, outcome: Outcome) -> dict[str, Any]:

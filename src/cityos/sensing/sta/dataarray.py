@@ -126,11 +126,11 @@ def _existing_features(db_session: Session, groups: list[Group]) -> set[int]:
         column = group.components.index("FeatureOfInterest/id")
         for row in group.rows:
             if isinstance(row, list) and len(row) > column:
-                value = row[column]
-                if isinstance(value, int) and not isinstance(value, bool):
-                    wanted.add(value)
-                elif isinstance(value, str) and value.isdigit():
-                    wanted.add(int(value))
+                try:
+                    wanted.add(links.as_id(row[column], what="FeatureOfInterest/id"))
+                except InvalidInput:
+                    continue  # the row is answered "error" when it is read
+    wanted = {i for i in wanted if i <= links.max_id(FEATURE_OF_INTEREST)}
     model: Any = FEATURE_OF_INTEREST.model
     if not wanted:
         return set()

@@ -5,13 +5,15 @@
 - Datastream / MultiDatastream / FeatureOfInterest: their Observations.
 - Sensor: its Datastreams and MultiDatastreams. ObservedProperty: its Datastreams and the
   MultiDatastreams that use it.
-- Observation: itself; the datastream's latest value and rollups are recomputed.
+- Observation: itself. For it and a FeatureOfInterest the affected datastreams' latest
+  values and rollups are recomputed (other cascades remove those with their datastream).
 
 The foreign keys cascade in the database (``ON DELETE CASCADE``), so one statement does it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -22,7 +24,13 @@ from cityos.errors import NotFound
 from cityos.sensing import models as m
 from cityos.sensing.sta import write_derived as derived
 from cityos.sensing.sta import write_links as links
-from cityos.sensing.sta.entities import LOCATION, OBSERVATION, OBSERVED_PROPERTY, EntityType
+from cityos.sensing.sta.entities import (
+    FEATURE_OF_INTEREST,
+    LOCATION,
+    OBSERVATION,
+    OBSERVED_PROPERTY,
+    EntityType,
+)
 
 
 def delete_entity(
@@ -33,7 +41,11 @@ def delete_entity(
     row = db_session.get(model, ident)
     if row is None:
         raise NotFound(f"There is no {entity_type.name} with @iot.id {ident}.")
-    old = (row.datastream_id, row.phenomenon_time_start) if entity_type is OBSERVATION else None
+    touched: list[tuple[int | None, datetime]] = []
+    if entity_type is OBSERVATION:
+        touched = [(row.datastream_id, row.phenomenon_time_start)]
+    elif entity_type is FEATURE_OF_INTEREST:
+        touched = _feature_observations(db_session, ident)
     name = getattr(row, "name", None)
     if entity_type is OBSERVED_PROPERTY:
         users = select(m.MultiDatastreamProperty.multi_datastream_id).where(
@@ -44,8 +56,8 @@ def delete_entity(
     db_session.execute(delete(model).where(model.id == ident))
     if entity_type is LOCATION:
         links.drop_empty_histories(db_session)
-    if old is not None:
-        derived.observation_changed(db_session, old=old, new=None)
+    if touched:
+        derived.observations_removed(db_session, touched)
     db_session.expire_all()
     record(
         db_session,
@@ -55,3 +67,15 @@ def delete_entity(
         entity_id=ident,
         summary=f"deleted {entity_type.set_name}({ident})" + (f" {name!r}" if name else ""),
     )
+
+
+def _feature_observations(
+    db_session: Session, feature_id: int
+) -> list[tuple[int | None, datetime]]:
+    """(datastream, time) of the datastream Observations that go with a FeatureOfInterest."""
+    rows = db_session.execute(
+        select(m.Observation.datastream_id, m.Observation.phenomenon_time_start).where(
+            m.Observation.feature_id == feature_id, m.Observation.datastream_id.is_not(None)
+        )
+    )
+    return [(r.datastream_id, r.phenomenon_time_start) for r in rows]

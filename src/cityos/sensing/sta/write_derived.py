@@ -49,6 +49,19 @@ def observation_changed(
         refresh_rollups(db_session, datastream_id, [moment])
 
 
+def observations_removed(
+    db_session: Session, removed: Iterable[tuple[int | None, datetime]]
+) -> None:
+    """Recompute the latest values and rollup buckets of many removed observations."""
+    moments: dict[int, set[datetime]] = {}
+    for datastream_id, moment in removed:
+        if datastream_id is not None:
+            moments.setdefault(datastream_id, set()).add(moment)
+    for datastream_id, times in moments.items():
+        refresh_latest(db_session, datastream_id)
+        refresh_rollups(db_session, datastream_id, times)
+
+
 def refresh_latest(db_session: Session, datastream_id: int) -> None:
     newest = db_session.execute(
         select(

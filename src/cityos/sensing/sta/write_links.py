@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, exists, insert, select
+from sqlalchemy import BigInteger, Table, delete, exists, insert, select
 from sqlalchemy.orm import Session
 
 from cityos.errors import InvalidInput
@@ -19,6 +19,8 @@ from cityos.sensing.sta.entities import EntityType, Link, Nav, entity
 from cityos.sensing.sta.write_values import representative_point
 
 ID_KEY = "@iot.id"
+MAX_ID = 2**31 - 1  # INTEGER ids
+MAX_BIG_ID = 2**63 - 1  # BIGINT ids (Observations)
 
 
 def is_link(value: Any) -> bool:
@@ -27,14 +29,26 @@ def is_link(value: Any) -> bool:
 
 
 def as_id(value: Any, *, what: str) -> int:
-    """An entity id from the wire: an integer (or a string of digits)."""
-    if isinstance(value, bool):
-        raise InvalidInput(f"{what}: @iot.id must be an integer (got {value!r}).")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise InvalidInput(f"{what}: @iot.id must be an integer (got {value!r}).")
+    """An entity id from the wire: an integer (or a string of digits) that an id can be."""
+    ident: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        ident = value
+    elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 30:
+        ident = int(value.strip())
+    if ident is None:
+        raise InvalidInput(f"{what}: @iot.id must be an integer (got {str(value)[:40]!r}).")
+    if not 1 <= ident <= MAX_BIG_ID:
+        raise InvalidInput(
+            f"{what}: @iot.id {str(ident)[:40]} is out of range: ids are whole numbers from 1 "
+            f"to {MAX_BIG_ID}."
+        )
+    return ident
+
+
+def max_id(target: EntityType) -> int:
+    """The largest id a ``target`` row can have (Observations have 64-bit ids)."""
+    column: Any = target.model.__table__.c.id
+    return MAX_BIG_ID if isinstance(column.type, BigInteger) else MAX_ID
 
 
 def check_exists(db_session: Session, target: EntityType, ids: Sequence[int], *, what: str) -> None:
@@ -43,7 +57,13 @@ def check_exists(db_session: Session, target: EntityType, ids: Sequence[int], *,
     if not wanted:
         return
     model: Any = target.model
-    found = set(db_session.scalars(select(model.id).where(model.id.in_(wanted))))
+    top = max_id(target)
+    possible = [i for i in wanted if 1 <= i <= top]
+    found = (
+        set(db_session.scalars(select(model.id).where(model.id.in_(possible))))
+        if possible
+        else set()
+    )
     missing = sorted(wanted - found)
     if missing:
         raise InvalidInput(
@@ -115,14 +135,19 @@ def add_table_links(
 def set_thing_locations(
     db_session: Session, thing_id: int, location_ids: Sequence[int], *, now: datetime
 ) -> int | None:
-    """Make ``location_ids`` the Thing's current Locations and record a HistoricalLocation.
+    """Make ``location_ids`` the Thing's Locations; a HistoricalLocation records a change.
 
     A Thing has one real-world location (several Location entities may encode it): linking
     new ones replaces the old ones. Returns the new HistoricalLocation's id (None when no
-    Location is given).
+    Location is given, or when they are the Thing's Locations already: nothing moved).
     """
     table = m.thing_locations
     location_ids = list(dict.fromkeys(location_ids))
+    current = set(
+        db_session.scalars(select(table.c.location_id).where(table.c.thing_id == thing_id))
+    )
+    if current == set(location_ids):
+        return None
     db_session.execute(delete(table).where(table.c.thing_id == thing_id))
     if not location_ids:
         return None
