@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cityos import errors as service_errors
 from cityos.audit.service import Actor
 from cityos.cases import service
 from cityos.cases.models import Case, CaseFollower
@@ -231,3 +233,27 @@ def test_a_signed_in_user_reports_under_their_account_shown_as_their_department(
     main = page.split("<main>")[1].split("</main>")[0]
     assert "staff.cmb@example.org" not in main
     assert "City Management" in main
+
+
+def test_a_sensor_alert_opens_a_case_without_the_questions_meant_for_people(
+    db: Session, services: CatalogFixture
+) -> None:
+    reading = service.CaseInput(
+        service_code="POTHOLE",
+        lon=WEST_POINT[0],
+        lat=WEST_POINT[1],
+        description="Road-surface sensor 12: deformation 4.2 cm above its threshold",
+        source=service.CaseSource.SENSOR,
+        source_ref="sensing-alert:1",
+    )
+    case = service.open_case(db, reading, actor=ACTOR, policy=POLICY)
+    assert case.source == service.CaseSource.SENSOR
+    citizen = service.CaseInput(
+        service_code="POTHOLE",
+        lon=WEST_POINT[0],
+        lat=WEST_POINT[1],
+        description="Deep hole in front of the bakery " * 4,
+    )
+    with pytest.raises(service_errors.InvalidInput) as refused:
+        service.open_case(db, citizen, actor=ACTOR, policy=POLICY)
+    assert "attribute size" in str(refused.value.details)

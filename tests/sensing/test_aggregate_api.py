@@ -159,6 +159,17 @@ def test_bad_aggregate_queries_say_what_to_fix(
     assert words in response.json()["error"]["message"]
 
 
+def test_intervals_reaching_past_the_calendar_are_handled(
+    client: TestClient, gauges: dict[str, Gauge]
+) -> None:
+    path = f"/api/sensing/datastreams/{gauges['a'].datastream_id}/aggregate"
+    response = client.get(path, params={"interval": "9999d"})  # default window: clamped
+    assert response.status_code == 200, response.text
+    response = client.get(path, params={"interval": "1000d", "from": "0001-01-01T00:00:00Z"})
+    assert response.status_code == 400
+    assert "before the year 1" in response.json()["error"]["message"]
+
+
 def test_area_aggregate_needs_an_observed_property(
     client: TestClient, gauges: dict[str, Gauge]
 ) -> None:

@@ -17,7 +17,7 @@ from cityos.auth import service as auth_service
 from cityos.cases import service as cases_service
 from cityos.cases.models import Case, CaseSource
 from cityos.notify.models import OutboxMessage
-from cityos.sensing import service
+from cityos.sensing import rules, service
 from cityos.sensing.models import Alert, AlertState
 from tests.cases.conftest import CatalogFixture, city, services
 from tests.sensing.alerts_support import (
@@ -104,6 +104,49 @@ def test_clearing_the_alert_adds_a_public_update_to_its_case(
     assert [u.kind for u in updates] == ["submitted", "note"]
     assert "cleared" in updates[-1].note
     assert "latest reading 8" in updates[-1].note
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"enabled": False}, "disabled by an operator"),
+        ({"threshold": 25}, "changed by an operator"),
+    ],
+)
+def test_disabling_or_changing_a_rule_notes_its_case_internally_not_as_back_to_normal(
+    db: Session, services: CatalogFixture, change: dict[str, Any], words: str
+) -> None:
+    gauge = make_gauge(db)
+    flood_rule(db, gauge.datastream_id)
+    feed(db, gauge.datastream_id, [25])
+    alert = only_alert(db)
+    assert alert.case_id is not None
+    rule_id = alert.rule_id
+    rules.update_rule(db, rule_id=rule_id, changes=change, actor=ACTOR, now=T0 + 5 * MIN)
+    assert alert.state == AlertState.CLEARED
+    case = cases_service.get_case(db, case_id=alert.case_id)
+    public = cases_service.history(db, case=case, public_only=True)
+    assert [u.kind for u in public] == ["submitted"]
+    internal = cases_service.history(db, case=case, public_only=False)[-1]
+    assert words in internal.note
+    assert "back to normal" not in internal.note
+
+
+def test_deleting_a_rule_notes_the_cases_of_its_alerts_first(
+    db: Session, services: CatalogFixture
+) -> None:
+    gauge = make_gauge(db)
+    flood_rule(db, gauge.datastream_id)
+    feed(db, gauge.datastream_id, [25])
+    alert = only_alert(db)
+    case_id = alert.case_id
+    assert case_id is not None
+    rules.delete_rule(db, rule_id=alert.rule_id, actor=ACTOR, now=T0 + 5 * MIN)
+    db.expire_all()
+    assert db.scalars(select(Alert)).all() == []
+    case = cases_service.get_case(db, case_id=case_id)
+    last = cases_service.history(db, case=case, public_only=False)[-1]
+    assert "deleted by an operator" in last.note
 
 
 def test_a_sensor_outside_the_city_still_alerts_but_opens_no_case(

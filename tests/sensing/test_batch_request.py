@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityos.sensing import models as m
+from cityos.sensing.sta import write_update
 from tests.sensing.sta_write_support import (
     STA,
     auth,
@@ -149,3 +151,128 @@ def test_multipart_batch_is_not_offered(client: TestClient, auth: dict[str, str]
         headers={**auth, "Content-Type": "multipart/mixed; boundary=b"},
     )
     sta_error(response, 501, "JSON batch")
+
+
+def test_batch_accepts_absolute_paths_and_absolute_urls(
+    client: TestClient, auth: dict[str, str], db: Session
+) -> None:
+    answers = run(
+        client,
+        auth,
+        [
+            {"id": "a", "method": "post", "url": f"{STA}/Things", "body": thing_body("A")},
+            {
+                "id": "b",
+                "method": "post",
+                "url": f"http://testserver{STA}/Things",
+                "body": thing_body("B"),
+            },
+            {"id": "g", "method": "get", "url": f"http://testserver{STA}/Things?$orderby=name"},
+        ],
+    )
+    assert [answers[k]["status"] for k in "abg"] == [201, 201, 200]
+    assert [t["name"] for t in answers["g"]["body"]["value"]] == ["A", "B"]
+    assert count(db, m.Thing) == 2
+
+
+def test_batch_url_outside_the_service_is_refused(client: TestClient, auth: dict[str, str]) -> None:
+    for url in ("/api/sensing/rules", "ftp://testserver/sta/v1.1/Things"):
+        request = {"id": "1", "method": "post", "url": url, "body": {}}
+        response = client.post(f"{STA}/$batch", json={"requests": [request]}, headers=auth)
+        sta_error(response, 400, "requests[0].url")
+
+
+def test_nan_in_a_batch_body_is_refused(client: TestClient, auth: dict[str, str]) -> None:
+    raw = (
+        '{"requests": [{"id": "1", "method": "post", "url": "Things", "body": '
+        '{"name": "x", "description": "", "properties": {"x": NaN}}}]}'
+    )
+    response = client.post(
+        f"{STA}/$batch", content=raw.encode(), headers={**auth, "Content-Type": "application/json"}
+    )
+    sta_error(response, 400, "NaN")
+
+
+def test_unexpected_failure_rolls_back_its_group_answers_500_and_the_batch_goes_on(
+    client: TestClient, auth: dict[str, str], db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = write_update.update
+
+    def failing(db_session: Session, entity_type: Any, ident: int, body: Any, **kw: Any) -> None:
+        if body.get("name") == "boom":
+            raise RuntimeError("a bug")
+        original(db_session, entity_type, ident, body, **kw)
+
+    monkeypatch.setattr(write_update, "update", failing)
+    existing = client.post(f"{STA}/Things", json=thing_body("Old"), headers=auth)
+    thing = existing.headers["location"].rsplit("(", 1)[1].rstrip(")")
+    answers = run(
+        client,
+        auth,
+        [
+            {
+                "id": "new",
+                "method": "post",
+                "url": "Things",
+                "body": thing_body("New"),
+                "atomicityGroup": "g",
+            },
+            {
+                "id": "bad",
+                "method": "patch",
+                "url": f"Things({thing})",
+                "body": {"name": "boom"},
+                "atomicityGroup": "g",
+            },
+            {
+                "id": "never",
+                "method": "post",
+                "url": "Things",
+                "body": thing_body("Never"),
+                "atomicityGroup": "g",
+            },
+            {"id": "after", "method": "post", "url": "Things", "body": thing_body("After")},
+        ],
+    )
+    assert [answers[k]["status"] for k in ("new", "bad", "never", "after")] == [424, 500, 424, 201]
+    assert "Rolled back" in answers["new"]["body"]["message"]
+    assert "Not run" in answers["never"]["body"]["message"]
+    db.expire_all()
+    assert sorted(db.scalars(select(m.Thing.name))) == ["After", "Old"]
+
+
+def test_value_the_database_refuses_fails_only_its_request(
+    client: TestClient, auth: dict[str, str], db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = write_update.update
+
+    def unchecked(db_session: Session, entity_type: Any, ident: int, body: Any, **kw: Any) -> None:
+        original(db_session, entity_type, ident, body, **kw)
+        if body.get("name") == "too big":  # a value past what the column holds, unchecked
+            row = db_session.get(m.Thing, ident)
+            assert row is not None
+            row.name = "x" * 300
+            db_session.flush()
+
+    monkeypatch.setattr(write_update, "update", unchecked)
+    existing = client.post(f"{STA}/Things", json=thing_body("Old"), headers=auth)
+    thing = existing.headers["location"].rsplit("(", 1)[1].rstrip(")")
+    answers = run(
+        client,
+        auth,
+        [
+            {
+                "id": "bad",
+                "method": "patch",
+                "url": f"Things({thing})",
+                "body": {"name": "too big"},
+            },
+            {"id": "after", "method": "post", "url": "Things", "body": thing_body("After")},
+        ],
+    )
+    assert answers["after"]["status"] == 201
+    assert answers["bad"]["status"] in (200, 400)  # SQLite stores any integer
+    if answers["bad"]["status"] == 400:
+        assert "does not fit" in answers["bad"]["body"]["message"]
+        db.expire_all()
+        assert sorted(db.scalars(select(m.Thing.name))) == ["After", "Old"]

@@ -214,6 +214,24 @@ def test_changing_a_things_location_adds_a_historical_location(
     assert names == ["Corner", "Moved"]
 
 
+def test_patch_or_put_with_unchanged_locations_adds_no_historical_location(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    thing = new_id(post(client, "Things", thing_body(), auth))
+    location = client.get(f"{STA}/Things({thing})/Locations").json()["value"][0]["@iot.id"]
+    same = {"Locations": [{"@iot.id": location}]}
+    assert client.patch(f"{STA}/Things({thing})", json=same, headers=auth).status_code == 200
+    whole = {"name": "Weather station", "description": "on the roof", **same}
+    assert client.put(f"{STA}/Things({thing})", json=whole, headers=auth).status_code == 200
+    post(client, f"Locations({location})/Things", thing_body(name="Second"), auth)
+    patched = client.patch(
+        f"{STA}/Locations({location})", json={"Things": [{"@iot.id": thing}]}, headers=auth
+    )
+    assert patched.status_code == 200, patched.text
+    history = client.get(f"{STA}/Things({thing})/HistoricalLocations").json()["value"]
+    assert len(history) == 1
+
+
 def test_create_location_under_a_thing_replaces_its_location(
     client: TestClient, auth: dict[str, str]
 ) -> None:
@@ -284,6 +302,45 @@ def test_update_and_delete_of_observation_keep_latest_and_rollups_true(
     assert db.get(m.LatestValue, stream).result_number == 1.0  # type: ignore[union-attr]
     hour = db.scalars(select(m.Rollup).where(m.Rollup.interval_s == 3600)).one()
     assert (hour.count, hour.sum) == (1, 1.0)
+
+
+def test_delete_feature_of_interest_recomputes_latest_value_and_rollups(
+    client: TestClient, auth: dict[str, str], db: Session
+) -> None:
+    _thing, stream = make_datastream(client, auth)
+    post(
+        client,
+        f"Datastreams({stream})/Observations",
+        {"phenomenonTime": "2024-05-01T08:00:00Z", "result": 1.0},
+        auth,
+    )
+    feature = {
+        "name": "River bank",
+        "description": "where the sample was taken",
+        "encodingType": "application/geo+json",
+        "feature": {"type": "Point", "coordinates": [10.1, 50.1]},
+    }
+    later = new_id(
+        post(
+            client,
+            f"Datastreams({stream})/Observations",
+            {"phenomenonTime": "2024-05-01T08:30:00Z", "result": 9.0, "FeatureOfInterest": feature},
+            auth,
+        )
+    )
+    feature_id = client.get(f"{STA}/Observations({later})/FeatureOfInterest").json()["@iot.id"]
+    db.expire_all()
+    assert db.get(m.LatestValue, stream).result_number == 9.0  # type: ignore[union-attr]
+    response = client.delete(f"{STA}/FeaturesOfInterest({feature_id})", headers=auth)
+    assert response.status_code == 200, response.text
+    assert client.get(f"{STA}/Observations({later})").status_code == 404
+    db.expire_all()
+    assert db.get(m.LatestValue, stream).result_number == 1.0  # type: ignore[union-attr]
+    for interval in (3600, 86400):
+        bucket = db.scalars(select(m.Rollup).where(m.Rollup.interval_s == interval)).one()
+        assert (bucket.count, bucket.sum, bucket.max, bucket.last) == (1, 1.0, 1.0, 1.0)
+    assert db.scalars(select(m.Rollup).where(m.Rollup.interval_s == 60)).all()[0].sum == 1.0
+    assert count(db, m.Rollup) == 3
 
 
 def test_writes_need_credentials(client: TestClient) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cityos.config import Settings
 from cityos.sensing.sta.api import CONFORMANCE, MQTT_CREATE, MQTT_RECEIVE, service_root
-from cityos.sensing.sta.entities import BY_SET, DATASTREAM, ENTITY_TYPES, THING
+from cityos.sensing.sta.entities import BY_SET, DATASTREAM, ENTITY_TYPES, THING, Link
 from cityos.sensing.sta.serialize import entity_json, format_period, format_time
 from tests.sensing.sta_seed import T0, UNIT_C, World, seed_world
 
@@ -43,11 +43,30 @@ def test_every_entity_type_has_id_self_link_and_navigation_links(
     for item in listing["value"]:
         assert isinstance(item["@iot.id"], int)
         assert item["@iot.selfLink"] == f"{ROOT}/{entity_type.set_name}({item['@iot.id']})"
-        for nav in entity_type.navs:
+        for nav, link in entity_type.navs.items():
+            if link.link is Link.HERE and not link.required:
+                continue  # optional: only when set (see the Observation test below)
             assert item[f"{nav}@iot.navigationLink"] == f"{item['@iot.selfLink']}/{nav}"
         for name, prop in entity_type.props.items():
             if prop.required and name != "id":
                 assert name in item, f"{entity_type.name} lacks {name}"
+
+
+def test_observations_link_only_the_stream_and_feature_they_have(
+    client: TestClient, world: World
+) -> None:
+    single = first_of(client, "Observations", world.observations[0])
+    assert single["Datastream@iot.navigationLink"].endswith("/Datastream")
+    assert "MultiDatastream@iot.navigationLink" not in single
+    assert single["FeatureOfInterest@iot.navigationLink"].endswith("/FeatureOfInterest")
+    multi = first_of(client, "Observations", world.multi_observations[0])
+    assert multi["MultiDatastream@iot.navigationLink"].endswith("/MultiDatastream")
+    assert "Datastream@iot.navigationLink" not in multi
+    assert "FeatureOfInterest@iot.navigationLink" not in multi  # the seed gives it none
+    for body in (single, multi):
+        for key, link in body.items():
+            if key.endswith("@iot.navigationLink"):
+                assert client.get(link).status_code == 200, link
 
 
 def test_thing_has_name_description_and_properties(client: TestClient, world: World) -> None:

@@ -93,6 +93,14 @@ def _worker(url: str, broker: tuple[str, int], tag: str, log: Path) -> subproces
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
+def _wait_subscribed(log: Path, worker: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while b"ingest subscribed to" not in log.read_bytes():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            pytest.fail("the ingest worker did not subscribe:\n" + log.read_text()[-3000:])
+        time.sleep(0.1)
+
+
 def test_no_observation_is_lost_or_stored_twice_when_the_worker_is_killed(
     postgres_url: str, reliable_broker: tuple[str, int], tmp_path: Path
 ) -> None:
@@ -124,7 +132,9 @@ def test_no_observation_is_lost_or_stored_twice_when_the_worker_is_killed(
         publisher.on_publish = on_publish
         publisher.connect(*reliable_broker)
         publisher.loop_start()
-        time.sleep(3)  # let the worker subscribe (its session then keeps what it misses)
+        # the broker drops what is published before the first subscription exists; once the
+        # worker has subscribed, its session keeps what it misses while it is down
+        _wait_subscribed(log, worker)
 
         def publish_all() -> None:
             infos: list[mqtt.MQTTMessageInfo] = []

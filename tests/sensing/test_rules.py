@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from cityos.db import make_session_factory
 from cityos.errors import InvalidInput
 from cityos.sensing import evaluate, rules
 from cityos.sensing.models import Alert, AlertState, RuleState
@@ -272,3 +275,88 @@ def test_unknown_fields_in_an_update_are_refused(db: Session, city: CityFixture)
     rule = make_rule(db, datastream_id=gauge.datastream_id)
     with pytest.raises(InvalidInput, match="Unknown rule field"):
         rules.update_rule(db, rule_id=rule.id, changes={"colour": "red"}, actor=ACTOR)
+
+
+def _wait_until_blocked(engine: Engine, worker: threading.Thread) -> None:
+    """Return once another PostgreSQL session waits for a lock (or ``worker`` ended)."""
+    deadline = time.monotonic() + 60  # a safety net, not an assertion
+    with engine.connect() as watcher:
+        while worker.is_alive() and time.monotonic() < deadline:
+            waiting = watcher.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+            if waiting.scalar_one():
+                return
+            watcher.rollback()
+            time.sleep(0.02)
+
+
+def test_workers_checking_one_rule_at_once_raise_one_alert_without_conflict(
+    db: Session, city: CityFixture, engine: Engine
+) -> None:
+    gauge = make_gauge(db)
+    rule = make_rule(
+        db, datastream_id=gauge.datastream_id, kind="silent", threshold=None, duration_minutes=10
+    )
+    db.commit()
+    now = rule.created_at + 11 * MIN
+    factory = make_session_factory(engine)
+    errors: list[BaseException] = []
+    raised: list[int] = []
+
+    def second_worker() -> None:
+        with factory() as other:
+            try:
+                raised.append(evaluate.check_silent(other, now=now))
+                other.commit()
+            except BaseException as error:
+                errors.append(error)
+
+    with factory() as first:
+        raised.append(evaluate.check_silent(first, now=now))  # its new state is not committed
+        worker = threading.Thread(target=second_worker)
+        if engine.dialect.name == "postgresql":
+            worker.start()
+            _wait_until_blocked(engine, worker)  # the second waits on the first's state
+            first.commit()
+        else:  # SQLite runs one writer at a time
+            first.commit()
+            worker.start()
+        worker.join()
+    assert errors == []
+    assert sorted(raised) == [0, 1]
+    db.expire_all()
+    assert len(alerts_of(db)) == 1
+    assert db.scalar(select(func.count()).select_from(RuleState)) == 1
+
+
+def test_evaluating_one_datastream_in_two_sessions_at_once_raises_one_alert(
+    db: Session, city: CityFixture, engine: Engine
+) -> None:
+    gauge = make_gauge(db)
+    make_rule(db, datastream_id=gauge.datastream_id)
+    db.commit()
+    factory = make_session_factory(engine)
+    errors: list[BaseException] = []
+    reading = (gauge.datastream_id, 1, T0, 30.0)
+
+    def second_worker() -> None:
+        with factory() as other:
+            try:
+                evaluate.on_readings(other, [(gauge.datastream_id, 2, T0 + MIN, 31.0)], now=T0)
+                other.commit()
+            except BaseException as error:
+                errors.append(error)
+
+    with factory() as first:
+        evaluate.on_readings(first, [reading], now=T0)
+        worker = threading.Thread(target=second_worker)
+        if engine.dialect.name == "postgresql":
+            worker.start()
+            _wait_until_blocked(engine, worker)
+            first.commit()
+        else:
+            first.commit()
+            worker.start()
+        worker.join()
+    assert errors == []
+    db.expire_all()
+    assert len(alerts_of(db)) == 1

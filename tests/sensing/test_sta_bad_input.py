@@ -202,3 +202,88 @@ def test_writing_to_ref_is_not_offered(client: TestClient, auth: dict[str, str])
 
 def test_body_not_an_object_is_refused(client: TestClient, auth: dict[str, str]) -> None:
     sta_error(client.post(f"{STA}/Things", json=[1, 2], headers=auth), 400, "JSON object")
+
+
+def test_nan_and_infinity_in_a_body_are_refused_and_nothing_is_stored(
+    client: TestClient, auth: dict[str, str], db: Session
+) -> None:
+    headers = {**auth, "Content-Type": "application/json"}
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        raw = f'{{"name": "x", "description": "", "properties": {{"x": {constant}}}}}'
+        response = client.post(f"{STA}/Things", content=raw.encode(), headers=headers)
+        sta_error(response, 400, constant, "finite number")
+    raw = '{"name": "x", "description": "", "properties": {"x": 1e999}}'
+    sta_error(client.post(f"{STA}/Things", content=raw.encode(), headers=headers), 400, "1e999")
+    raw = '{"name": "x", "description": "", "properties": {"x": ' + "1" * 5000 + "}}"
+    sta_error(client.post(f"{STA}/Things", content=raw.encode(), headers=headers), 400)
+    assert things(db) == 0
+    assert client.get(f"{STA}/Things").status_code == 200
+
+
+def test_deeply_nested_body_is_refused(client: TestClient, auth: dict[str, str]) -> None:
+    headers = {**auth, "Content-Type": "application/json"}
+    for depth in (100, 200_000):  # past the limit; past Python's recursion limit
+        raw = '{"name": "x", "description": "", "properties": {"x": ' + "[" * depth
+        raw += "]" * depth + "}}"
+        response = client.post(f"{STA}/Things", content=raw.encode(), headers=headers)
+        sta_error(response, 400, "levels deep")
+
+
+def test_nan_in_create_observations_is_refused(client: TestClient, auth: dict[str, str]) -> None:
+    _thing, stream = make_datastream(client, auth)
+    raw = (
+        f'[{{"Datastream": {{"@iot.id": {stream}}}, "components": ["phenomenonTime", '
+        '"result"], "dataArray": [["2024-01-01T00:00:00Z", NaN]]}]'
+    )
+    response = client.post(
+        f"{STA}/CreateObservations",
+        content=raw.encode(),
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    sta_error(response, 400, "NaN")
+
+
+def test_out_of_range_link_id_is_refused_naming_it(
+    client: TestClient, auth: dict[str, str], db: Session
+) -> None:
+    for ident in (3_000_000_000, 2**70, 0, -5):
+        response = client.post(
+            f"{STA}/Datastreams", json=datastream_body({"@iot.id": ident}), headers=auth
+        )
+        sta_error(response, 400, str(ident))
+    response = client.post(
+        f"{STA}/Things",
+        json={**thing_body(), "Locations": [{"@iot.id": 3_000_000_000}]},
+        headers=auth,
+    )
+    sta_error(response, 400, "3000000000", "Location")
+    assert things(db) == 0
+
+
+def test_out_of_range_feature_id_in_create_observations_is_an_error_row(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    _thing, stream = make_datastream(client, auth)
+    body = [
+        {
+            "Datastream": {"@iot.id": stream},
+            "components": ["phenomenonTime", "result", "FeatureOfInterest/id"],
+            "dataArray": [
+                ["2024-01-01T00:00:00Z", 1.0, 3_000_000_000],
+                ["2024-01-01T00:01:00Z", 2.0, 2**70],
+            ],
+        }
+    ]
+    response = client.post(f"{STA}/CreateObservations", json=body, headers=auth)
+    assert response.status_code == 201, response.text
+    assert response.json() == ["error", "error"]
+
+
+def test_text_too_long_for_its_column_or_with_nul_is_refused(
+    client: TestClient, auth: dict[str, str], db: Session
+) -> None:
+    response = client.post(f"{STA}/Things", json=thing_body(name="x" * 300), headers=auth)
+    sta_error(response, 400, "Thing.name", "255")
+    response = client.post(f"{STA}/Things", json=thing_body(name="a\x00b"), headers=auth)
+    sta_error(response, 400, "Thing.name", "NUL")
+    assert things(db) == 0

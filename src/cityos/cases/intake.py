@@ -118,8 +118,13 @@ def parse_attributes(
     category: Category | CategoryInfo,
     raw: Mapping[str, str | Sequence[str]],
     problems: list[Problem],
+    *,
+    enforce_required: bool = True,
 ) -> dict[str, Any]:
-    """Check each attribute against its Open311 definition; returns the typed values."""
+    """Check each attribute against its Open311 definition; returns the typed values.
+
+    ``enforce_required=False`` lets required questions go unanswered (a sensor alert has no
+    one to answer them; its readings are in the description)."""
     definitions = {attribute.code: attribute for attribute in category.attributes}
     values: dict[str, Any] = {}
     for code in raw:
@@ -137,7 +142,7 @@ def parse_attributes(
         items = [given] if isinstance(given, str) else list(given or [])
         items = [item.strip() for item in items if item is not None and item.strip()]
         if not items:
-            if definition.required:
+            if definition.required and enforce_required:
                 problems.append(
                     {
                         "field": f"attribute[{code}]",
@@ -326,7 +331,16 @@ def open_case(
                 "message": f"priority must be one of {', '.join(p.value for p in Priority)}.",
             }
         )
-    attributes = parse_attributes(category, data.attributes, problems) if category else {}
+    attributes = (
+        parse_attributes(
+            category,
+            data.attributes,
+            problems,
+            enforce_required=data.source != CaseSource.SENSOR,
+        )
+        if category
+        else {}
+    )
     location = _resolve_location(db_session, data, address, problems)
     if len(data.photos) > policy.max_photos:
         problems.append(

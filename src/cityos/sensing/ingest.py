@@ -269,8 +269,9 @@ class Ingestor:
         self.received = 0
         self.stored = 0
         self.rejected = 0
-        # bounded: when storing falls behind, paho's network thread waits here and the broker
-        # keeps the rest (Mosquitto does not hold to the Receive Maximum we announce)
+        # bounded: when storing falls behind, paho's network thread waits here, the socket
+        # fills and the broker keeps the rest; unacknowledged messages (at most the Receive
+        # Maximum announced below) are redelivered to the session after a crash
         self._queue: queue.Queue[_Message] = queue.Queue(max(100, config.batch_size * 2))
         self._stop = threading.Event()
         self._generation = 0
@@ -323,6 +324,7 @@ class Ingestor:
         if any(code.is_failure for code in codes):
             log.error("MQTT subscription refused: %s", codes)
             return
+        log.info("ingest subscribed to %s", ", ".join(self._subscriptions()))
         self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:

@@ -126,7 +126,7 @@ def _next_link(request: Request, page: read.Page) -> str | None:
     """The link to the next page whenever more entities match (as FROST-Server and the
     official clients expect): ``$top`` is the page size, capped at the server's maximum,
     and ``$skip`` moves on by one page."""
-    if not page.more:
+    if not page.more or page.top == 0:  # $top=0 asks for no entities: nothing follows
         return None
     params = _params(request)
     params["$skip"] = str(page.skip + page.top)
@@ -158,10 +158,24 @@ def get_resource(
     path = parse_path(resource)
     limits = QueryLimits.from_settings(settings)
     options = parse_options(_params(request), entity=path.target, limits=limits)
+    with read.out_of_range(db_session):
+        return _read(request, db_session, user, path, limits, options)
+
+
+def _read(
+    request: Request,
+    db_session: Session,
+    user: User | None,
+    path: ResourcePath,
+    limits: QueryLimits,
+    options: QueryOptions,
+) -> Response:
     target = read.resolve(db_session, path, user)
     base = service_base(request)
+    public = user is None
     if path.count:
-        return PlainTextResponse(str(read.count_only(db_session, target, options)))
+        count = read.count_only(db_session, target, options, public=public)
+        return PlainTextResponse(str(count))
     if path.property is not None:
         return _property(db_session, target, path, base)
     if options.result_format == "dataArray" and (target.row is not None or path.ref):
@@ -179,13 +193,18 @@ def get_resource(
             [target.row],
             base=base,
             options=options,
-            public=user is None,
+            public=public,
             default_top=limits.default_top,
             max_top=limits.max_top,
         )[0]
         return JSONResponse(body)
     page = read.page(
-        db_session, target, options, default_top=limits.default_top, max_top=limits.max_top
+        db_session,
+        target,
+        options,
+        default_top=limits.default_top,
+        max_top=limits.max_top,
+        public=public,
     )
     next_link = _next_link(request, page)
     if path.ref:
@@ -212,7 +231,7 @@ def get_resource(
         page.rows,
         base=base,
         options=options,
-        public=user is None,
+        public=public,
         default_top=limits.default_top,
         max_top=limits.max_top,
     )

@@ -12,6 +12,8 @@ import builtins
 import re
 from dataclasses import dataclass
 
+from sqlalchemy import BigInteger
+
 from cityos.errors import InvalidInput, NotFound
 from cityos.sensing.sta.entities import BY_SET, EntityType, Nav, entity
 
@@ -63,10 +65,19 @@ class ResourcePath:
         return "/".join(parts)
 
 
-def _parse_id(segment: str, raw: str) -> int:
+def max_id(entity_type: EntityType) -> int:
+    """The largest id ``entity_type``'s table can hold (32- or 64-bit on PostgreSQL)."""
+    id_type = entity_type.model.__table__.c.id.type
+    return 2**63 - 1 if isinstance(id_type, BigInteger) else 2**31 - 1
+
+
+def _parse_id(segment: str, raw: str, target: EntityType) -> int:
     text = raw.strip()
     if re.fullmatch(r"[0-9]+", text):
-        return int(text)
+        value = int(text)
+        if value > max_id(target):  # cannot exist; the database would refuse the number
+            raise NotFound(f"'{segment}': there is no such {target.name}.")
+        return value
     raise NotFound(f"'{segment}': no such entity; ids here are whole numbers, e.g. Things(1).")
 
 
@@ -78,7 +89,7 @@ def _step(segment: str, source: EntityType | None) -> Step:
         if target is None:
             sets = ", ".join(sorted(BY_SET))
             raise NotFound(f"'{segment}' is not an entity set; the sets are: {sets}.")
-        entity_id = _parse_id(segment, raw_id) if raw_id is not None else None
+        entity_id = _parse_id(segment, raw_id, target) if raw_id is not None else None
         return Step(segment, target, None, entity_id)
     nav = source.nav(name) if match else None
     if nav is None:
@@ -87,8 +98,9 @@ def _step(segment: str, source: EntityType | None) -> Step:
         raise InvalidInput(
             f"'{segment}': {source.name}/{nav.name} is a single entity; drop the id in brackets."
         )
-    entity_id = _parse_id(segment, raw_id) if raw_id is not None else None
-    return Step(segment, entity(nav.target), nav, entity_id)
+    target = entity(nav.target)
+    entity_id = _parse_id(segment, raw_id, target) if raw_id is not None else None
+    return Step(segment, target, nav, entity_id)
 
 
 def _unknown_segment(segment: str, source: EntityType) -> str:

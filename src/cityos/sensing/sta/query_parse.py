@@ -8,10 +8,11 @@ any SQL is built. Syntax errors say at which character (1-based) they were found
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from cityos.errors import InvalidInput, NotImplementedFeature
 from cityos.sensing.sta.entities import EntityType, Kind, Nav, Prop
@@ -32,6 +33,9 @@ from cityos.sensing.sta.query_ast import (
     QueryOptions,
     paths,
 )
+
+MAX_COUNT = 2**31 - 1  # the largest $top / $skip accepted
+_INT64 = 2**63 - 1  # number literals must fit a 64-bit integer
 
 
 def _words(text: str) -> list[str]:
@@ -193,6 +197,16 @@ def _literal(token: _Token, what: str) -> Literal:
             return Literal(_unquote(text[1:-1]), "string", token.pos)
         if token.kind == "number":
             number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
+            if isinstance(number, int) and abs(number) > _INT64:
+                raise InvalidInput(
+                    f"{what}: the number {text} {at} is out of range; whole numbers must lie "
+                    f"between -{_INT64} and {_INT64}"
+                )
+            if isinstance(number, float) and not math.isfinite(number):
+                raise InvalidInput(
+                    f"{what}: the number {text} {at} is out of range; use a finite number "
+                    "(at most about 1.8e308)"
+                )
             return Literal(number, "number", token.pos)
         if token.kind == "datetime":
             moment = datetime.fromisoformat(text.replace("z", "Z"))
@@ -200,6 +214,12 @@ def _literal(token: _Token, what: str) -> Literal:
                 raise InvalidInput(
                     f"{what}: the time {text} {at} has no timezone; add 'Z' or an offset"
                 )
+            try:
+                moment.astimezone(UTC)
+            except OverflowError:
+                raise InvalidInput(
+                    f"{what}: the time {text} {at} falls outside the years 1 to 9999 in UTC"
+                ) from None
             return Literal(moment, "datetime", token.pos)
         if token.kind == "date":
             return Literal(date.fromisoformat(text), "date", token.pos)
@@ -221,7 +241,7 @@ def _literal(token: _Token, what: str) -> Literal:
         wkt = _unquote(text[text.index("'") + 1 : -1]).strip()
         wkt = re.sub(r"^SRID=\d+;", "", wkt, flags=re.IGNORECASE)
         return Literal(wkt, "geography", token.pos)
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:
         raise InvalidInput(f"{what}: {text!r} {at} is not a valid literal ({error})") from None
 
 
@@ -592,9 +612,12 @@ def parse_expand(
 
 def _count_of(value: str, what: str) -> int:
     text = value.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidInput(f"{what} must be a whole number ≥ 0, not {value!r}")
-    return int(text)
+    number = int(text)
+    if number > MAX_COUNT:
+        raise InvalidInput(f"{what} must be at most {MAX_COUNT}, not {text}")
+    return number
 
 
 def parse_options(

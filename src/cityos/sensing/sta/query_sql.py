@@ -12,32 +12,31 @@ dialect (:mod:`sqlalchemy.ext.compiler`).
   text as text, with a boolean as a boolean; values of another JSON type do not match.
 * ``result`` compares numbers with ``result_number`` and anything else with ``result_json``.
 * Time properties holding an interval (``phenomenonTime``) compare on their start.
-* There is no PostGIS: geospatial functions are evaluated in Python with Shapely over the
-  geometry rows of the entity type the path ends at (Locations, FeaturesOfInterest,
-  observed areas — small tables) and compile to ``id IN (…)``. ``geo.distance`` and
-  ``geo.length`` are in the geometry's units (degrees for WGS 84) and may only be compared
-  with a number.
+* There is no PostGIS: geospatial functions are evaluated in Python with Shapely
+  (:mod:`.query_geo`) and compile to ``id IN (…)``. ``geo.distance`` and ``geo.length``
+  may only be compared with a number.
+* For anonymous readers (``public``) every entity a path joins in is limited to what they
+  may see (:func:`.access.visible_clause`), so a restricted Thing cannot be probed through
+  the filter of another entity set.
+* Numbers outside 64-bit integers or doubles, and times outside years 1–9999, are refused
+  with a 400 instead of reaching the database.
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import shapely
 import sqlalchemy as sa
-from shapely import wkt
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, aliased
 
-from cityos.db import UTCDateTime
 from cityos.errors import InvalidInput, NotImplementedFeature
+from cityos.sensing.sta import access
 from cityos.sensing.sta import query_dialect as qd
+from cityos.sensing.sta import query_geo as geo
 from cityos.sensing.sta.entities import EntityType, Kind, Link, Nav
 from cityos.sensing.sta.entities import entity as entity_named
 from cityos.sensing.sta.query_ast import (
@@ -54,76 +53,31 @@ from cityos.sensing.sta.query_ast import (
     paths,
 )
 from cityos.sensing.sta.query_parse import Resolved, resolve_path
+from cityos.sensing.sta.query_values import Scope as _Scope
+from cityos.sensing.sta.query_values import Val as _Val
+from cityos.sensing.sta.query_values import at as _at
+from cityos.sensing.sta.query_values import constant_number as _constant_number
+from cityos.sensing.sta.query_values import constant_time as _constant_time
+from cityos.sensing.sta.query_values import fold as _fold
+from cityos.sensing.sta.query_values import iso as _iso
+from cityos.sensing.sta.query_values import literal_part as _literal_part
+from cityos.sensing.sta.query_values import literal_value as _literal
 
 _STRING_TESTS = frozenset({"substringof", "contains", "startswith", "endswith"})
-_GEO_TESTS: dict[str, Callable[..., Any]] = {
-    "geo.intersects": shapely.intersects,
-    "st_intersects": shapely.intersects,
-    "st_equals": shapely.equals,
-    "st_disjoint": shapely.disjoint,
-    "st_touches": shapely.touches,
-    "st_within": shapely.within,
-    "st_overlaps": shapely.overlaps,
-    "st_crosses": shapely.crosses,
-    "st_contains": shapely.contains,
-    "st_relate": shapely.relate_pattern,
-}
-_PY_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "eq": operator.eq,
-    "ne": operator.ne,
-    "gt": operator.gt,
-    "ge": operator.ge,
-    "lt": operator.lt,
-    "le": operator.le,
-}
 _TIME_PARTS = frozenset({"year", "month", "day", "hour", "minute", "second", "fractionalseconds"})
 _MIN_TIME = datetime(1, 1, 1, tzinfo=UTC)
 _MAX_TIME = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 
-def _at(node: Expr) -> str:
-    return f"at position {node.pos + 1}"
-
-
-@dataclass
-class _Scope:
-    """Where the paths below a navigation prefix are read from: an entity type and the
-    (aliased) model standing for it in the statement."""
-
-    entity: EntityType
-    alias: Any
-
-
-@dataclass
-class _Val:
-    """A compiled operand. Fixed kinds (number, string, boolean, datetime, date, time,
-    null) carry ``sql``; ``dynamic`` values (inside JSON, or ``result``) are read as the
-    kind the other operand asks for through ``read``; ``geometry`` is a path to GeoJSON;
-    ``shape`` a literal geometry; ``measure`` a geo.distance/geo.length of a path."""
-
-    kind: str
-    sql: Any = None
-    read: Callable[[str], Any] | None = None
-    literal: Any = None  # the Python value of a constant operand
-    is_literal: bool = False
-    geo: tuple[Resolved, _Scope] | None = None
-    measure: Callable[[BaseGeometry], float] | None = None
-    node: Expr | None = field(default=None, repr=False)
-
-    def as_kind(self, kind: str) -> Any:
-        if self.kind == "dynamic":
-            assert self.read is not None
-            return self.read(kind)
-        return self.sql
-
-
 class _Compiler:
-    def __init__(self, db_session: Session | None, root: EntityType, base: Any, order: bool):
-        self.db_session = db_session
+    def __init__(
+        self, db_session: Session | None, root: EntityType, base: Any, order: bool, public: bool
+    ):
         self.root = root
         self.scopes: dict[tuple[str, ...], _Scope] = {(): _Scope(root, base)}
         self.order = order
-        self.geometries: dict[tuple[str, str], tuple[list[int], Any]] = {}
+        self.public = public
+        self.geometries = geo.GeometryRows(db_session, public)
 
     # --- navigation -------------------------------------------------------------------
 
@@ -147,6 +101,10 @@ class _Compiler:
                 conditions.append(table.c[nav.source_col] == current.id)
                 conditions.append(table.c[nav.target_col] == target.id)
             froms.append(target)
+            if self.public:
+                visible = access.visible_clause(entity_named(nav.target), None, alias=target)
+                if visible is not None:
+                    conditions.append(visible)
             current = target
         return froms, conditions, current
 
@@ -255,7 +213,7 @@ class _Compiler:
                 f"$filter: cannot compare a {left.kind} with a {right.kind} {_at(node)}"
             )
         try:
-            result = _PY_COMPARE[node.op](left.literal, right.literal)
+            result = geo.COMPARE[node.op](left.literal, right.literal)
         except TypeError:
             result = False
         return sa.true() if result else sa.false()
@@ -270,7 +228,7 @@ class _Compiler:
         if isinstance(node, Neg):
             inner = self.value(node.operand)
             if inner.is_literal and inner.kind == "number":
-                return _constant_number(-inner.literal)
+                return _constant_number(-inner.literal, node)
             return _Val("number", -self._number(inner, node), node=node)
         if isinstance(node, BinOp) and node.op in ARITHMETIC:
             return self._arithmetic(node)
@@ -355,7 +313,7 @@ class _Compiler:
 
     def _call(self, node: Call) -> _Val:
         name = node.name
-        if name in _GEO_TESTS or name in ("geo.distance", "geo.length"):
+        if name in geo.GEO_FUNCTIONS:
             if self.order:
                 raise NotImplementedFeature(f"$orderby: {name}() is not supported as a sort key")
             return self._geo(node)
@@ -436,12 +394,7 @@ class _Compiler:
     def _geo_operand(self, node: Expr) -> _Val:
         if isinstance(node, Literal) and node.kind == "geography":
             assert isinstance(node.value, str)
-            try:
-                geometry = wkt.loads(node.value)
-            except Exception:  # shapely raises its own GEOSException subclasses
-                raise InvalidInput(
-                    f"$filter: geography'{node.value}' {_at(node)} is not valid WKT"
-                ) from None
+            geometry = geo.parse_wkt(node.value, _at(node))
             return _Val("shape", literal=geometry, is_literal=True, node=node)
         if isinstance(node, Path):
             resolved, _, scope = self._resolve(node)
@@ -454,33 +407,15 @@ class _Compiler:
         )
 
     def _rows(self, resolved: Resolved) -> tuple[list[int], Any]:
-        """Ids and Shapely geometries of every row of the path's entity type."""
-        key = (resolved.target.name, resolved.prop.column)
-        if key not in self.geometries:
-            if self.db_session is None:
-                raise NotImplementedFeature("geospatial functions need a database session")
-            model: Any = resolved.target.model
-            column = getattr(model, resolved.prop.column)
-            ids: list[int] = []
-            shapes: list[BaseGeometry] = []
-            for row_id, geojson in self.db_session.execute(
-                select(model.id, column).where(column.is_not(None))
-            ):
-                geometry = _shape(geojson)
-                if geometry is not None:
-                    ids.append(row_id)
-                    shapes.append(geometry)
-            self.geometries[key] = (ids, shapely.from_wkb(shapely.to_wkb(shapes)))
-        return self.geometries[key]
+        return self.geometries.get(resolved.target, resolved.prop.column)
 
     def _geo(self, node: Call) -> _Val:
         name = node.name
         operands = [self._geo_operand(arg) for arg in node.args[:2]]
-        if name == "geo.length" or name == "geo.distance":
+        if name in geo.MEASURES:
             if all(op.is_literal for op in operands):
-                shapes = [op.literal for op in operands]
-                amount = shapes[0].length if name == "geo.length" else shapes[0].distance(shapes[1])
-                return _constant_number(float(amount))
+                amount = geo.constant_measure(name, [op.literal for op in operands])
+                return _constant_number(amount, node)
             if name == "geo.length":
                 return _Val("measure", geo=operands[0].geo, measure=lambda g: g.length, node=node)
             path_side = next(op for op in operands if not op.is_literal)
@@ -489,11 +424,10 @@ class _Compiler:
                 raise NotImplementedFeature(
                     f"$filter: geo.distance between two properties {_at(node)} is not supported"
                 )
-            target = other.literal
+            target: BaseGeometry = other.literal
             return _Val(
                 "measure", geo=path_side.geo, measure=lambda g: g.distance(target), node=node
             )
-        test = _GEO_TESTS[name]
         extra: list[Any] = []
         if name == "st_relate":
             pattern = node.args[2]
@@ -501,7 +435,7 @@ class _Compiler:
                 raise InvalidInput(f"$filter: st_relate() needs a pattern text {_at(pattern)}")
             extra.append(pattern.value)
         if all(op.is_literal for op in operands):
-            ok = bool(test(operands[0].literal, operands[1].literal, *extra))
+            ok = geo.constant_test(name, operands[0].literal, operands[1].literal, extra)
             return _Val("boolean", sa.true() if ok else sa.false(), node=node)
         if not any(op.is_literal for op in operands):
             raise NotImplementedFeature(
@@ -510,25 +444,15 @@ class _Compiler:
         path_side = next(op for op in operands if not op.is_literal)
         assert path_side.geo is not None
         resolved, scope = path_side.geo
-        ids, shapes = self._rows(resolved)
         literal = next(op.literal for op in operands if op.is_literal)
-        if operands[0].is_literal:
-            hits = test(literal, shapes, *extra) if len(ids) else []
-        else:
-            hits = test(shapes, literal, *extra) if len(ids) else []
-        chosen = [row_id for row_id, hit in zip(ids, hits, strict=True) if hit]
-        return _Val("boolean", _id_in(scope.alias, chosen), node=node)
+        chosen = geo.matching_test(
+            name, literal, self._rows(resolved), literal_first=operands[0].is_literal, extra=extra
+        )
+        return _Val("boolean", geo.id_in(scope.alias, chosen), node=node)
 
     def _compare_measure(self, node: BinOp, left: _Val, right: _Val) -> Any:
-        measure, bound, flipped = (
-            (left, right, False)
-            if left.kind == "measure"
-            else (
-                right,
-                left,
-                True,
-            )
-        )
+        flipped = left.kind != "measure"
+        measure, bound = (right, left) if flipped else (left, right)
         if not (bound.is_literal and bound.kind == "number"):
             raise NotImplementedFeature(
                 f"$filter: geo.distance/geo.length of a property can only be compared with a "
@@ -537,96 +461,10 @@ class _Compiler:
         assert measure.geo is not None
         assert measure.measure is not None
         resolved, scope = measure.geo
-        ids, shapes = self._rows(resolved)
-        compare = _PY_COMPARE[node.op]
-        chosen = []
-        for row_id, geometry in zip(ids, shapes, strict=True):
-            amount = measure.measure(geometry)
-            ok = compare(bound.literal, amount) if flipped else compare(amount, bound.literal)
-            if ok:
-                chosen.append(row_id)
-        return _id_in(scope.alias, chosen)
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _literal(node: Literal) -> _Val:
-    value = node.value
-    kind = node.kind
-    if kind == "string":
-        return _Val("string", sa.literal(value, sa.String()), literal=value, is_literal=True)
-    if kind == "number":
-        return _constant_number(value)
-    if kind == "boolean":
-        return _Val("boolean", sa.literal(value, sa.Boolean()), literal=value, is_literal=True)
-    if kind == "null":
-        return _Val("null", sa.null(), literal=None, is_literal=True)
-    if kind == "datetime":
-        assert isinstance(value, datetime)
-        return _constant_time(value)
-    if kind == "date":
-        return _Val("date", sa.literal(value, qd.DateValue()), literal=value, is_literal=True)
-    if kind == "time":
-        return _Val("time", sa.literal(value, qd.TimeValue()), literal=value, is_literal=True)
-    if kind == "duration":
-        return _Val("duration", literal=value, is_literal=True)
-    return _Val("shape", literal=value, is_literal=True, node=node)
-
-
-def _constant_number(value: Any) -> _Val:
-    type_: Any = sa.Integer() if isinstance(value, int) else sa.Float()
-    return _Val("number", sa.literal(value, type_), literal=value, is_literal=True)
-
-
-def _constant_time(value: datetime) -> _Val:
-    return _Val("datetime", sa.literal(value, UTCDateTime()), literal=value, is_literal=True)
-
-
-def _fold(node: BinOp, left: _Val, right: _Val) -> _Val:
-    """Arithmetic on two constants, done here (so ``now() sub duration'P1D'`` works)."""
-    a, b = left.literal, right.literal
-    kinds = (left.kind, right.kind)
-    if kinds == ("datetime", "duration") and node.op in ("add", "sub"):
-        return _constant_time(a + b if node.op == "add" else a - b)
-    if kinds == ("duration", "datetime") and node.op == "add":
-        return _constant_time(a + b)
-    if kinds == ("datetime", "datetime") and node.op == "sub":
-        return _Val("duration", literal=a - b, is_literal=True)
-    if kinds != ("number", "number"):
-        raise InvalidInput(
-            f"$filter: cannot {node.op} a {left.kind} and a {right.kind} {_at(node)}"
+        chosen = geo.matching_measure(
+            measure.measure, self._rows(resolved), node.op, bound.literal, flipped=flipped
         )
-    if node.op in ("div", "mod") and b == 0:
-        return _Val("null", sa.null(), literal=None, is_literal=True)
-    result = {
-        "add": operator.add,
-        "sub": operator.sub,
-        "mul": operator.mul,
-        "div": operator.truediv,
-        "mod": operator.mod,
-    }[node.op](a, b)
-    return _constant_number(result)
-
-
-def _literal_part(node: Call, moment: datetime) -> _Val:
-    moment = moment.astimezone(UTC)
-    name = node.name
-    if name == "date":
-        day = moment.date()
-        return _Val("date", sa.literal(day, qd.DateValue()), literal=day, is_literal=True)
-    if name == "time":
-        clock = moment.time()
-        return _Val("time", sa.literal(clock, qd.TimeValue()), literal=clock, is_literal=True)
-    if name == "totaloffsetminutes":
-        return _constant_number(0)
-    if name == "fractionalseconds":
-        return _constant_number(moment.microsecond / 1_000_000)
-    return _constant_number(int(getattr(moment, name)))
+        return geo.id_in(scope.alias, chosen)
 
 
 def _column_value(resolved: Resolved, scope: _Scope, path: Path) -> _Val:
@@ -650,63 +488,59 @@ def _column_value(resolved: Resolved, scope: _Scope, path: Path) -> _Val:
         return _dynamic(column, resolved.keys, path)
     if prop.kind is Kind.GEOMETRY:
         return _Val("geometry", geo=(resolved, scope), node=path)
+    nullable = _nullable(resolved.target, prop.column)
     if prop.kind is Kind.ID:
-        return _Val("number", column, node=path)
+        return _Val("number", column, node=path, nullable=False)
     if prop.kind in (Kind.TIME, Kind.PERIOD):
-        return _Val("datetime", column, node=path)
-    return _Val("string", column, node=path)
+        return _Val("datetime", column, node=path, nullable=nullable)
+    return _Val("string", column, node=path, nullable=nullable)
+
+
+def _nullable(entity: EntityType, attribute: str) -> bool:
+    """Whether the column behind ``attribute`` of ``entity``'s model may hold NULL."""
+    mapper: Any = sa.inspect(entity.model)
+    columns = mapper.attrs[attribute].columns
+    return bool(columns[0].nullable) if len(columns) == 1 else True
 
 
 def _dynamic(column: Any, keys: tuple[str, ...], path: Path) -> _Val:
     return _Val("dynamic", read=lambda kind: qd.json_read(kind, column, keys), node=path)
 
 
-def _shape(geojson: Any) -> BaseGeometry | None:
-    try:
-        if isinstance(geojson, dict) and geojson.get("type") == "Feature":
-            geojson = geojson.get("geometry")
-        if not isinstance(geojson, dict):
-            return None
-        geometry: BaseGeometry = shape(geojson)
-    except Exception:  # malformed GeoJSON in a row: it matches nothing
-        return None
-    return None if geometry.is_empty else geometry
-
-
-def _id_in(alias: Any, ids: list[int]) -> Any:
-    if not ids:
-        return sa.false()
-    return alias.id.in_(ids)
-
-
 # --- public ----------------------------------------------------------------------------------
 
 
 def filter_clause(
-    db_session: Session, expr: Expr, entity: EntityType, *, base: Any = None
+    db_session: Session, expr: Expr, entity: EntityType, *, base: Any = None, public: bool = False
 ) -> ColumnElement[bool]:
     """The SQL condition for the ``$filter`` ``expr`` on ``entity``'s rows.
 
     ``base`` is what stands for the entity in the statement (its model, or an alias of
-    it); the session is used to read geometry rows for geospatial functions.
+    it); the session is used to read geometry rows for geospatial functions. ``public``
+    (an anonymous reader) limits every related entity a path reaches to what such a reader
+    may see; the caller limits ``entity``'s own rows.
     """
-    compiler = _Compiler(db_session, entity, entity.model if base is None else base, False)
+    root = entity.model if base is None else base
+    compiler = _Compiler(db_session, entity, root, False, public)
     clause: ColumnElement[bool] = compiler.predicate(expr)
     return clause
 
 
 def order_clauses(
-    entity: EntityType, orderby: Sequence[OrderItem], *, base: Any = None
+    entity: EntityType, orderby: Sequence[OrderItem], *, base: Any = None, public: bool = False
 ) -> list[ColumnElement[Any]]:
-    """ORDER BY terms for ``$orderby``: nulls first ascending, last descending.
+    """ORDER BY terms for ``$orderby``: nulls first ascending, last descending (said only
+    for columns that may hold NULL, so that an index on a NOT NULL column can serve the
+    sort). ``public`` as for :func:`filter_clause`.
 
     A JSON sub-property or ``result`` sorts by its number, then by its text.
     """
-    compiler = _Compiler(None, entity, entity.model if base is None else base, True)
+    compiler = _Compiler(None, entity, entity.model if base is None else base, True, public)
     terms: list[ColumnElement[Any]] = []
     for item in orderby:
         expr = item.expr if item.expr is not None else Path(item.path)
         value = compiler.value(expr)
+        nullable = value.nullable
         if value.kind == "dynamic":
             keys = [value.as_kind("number"), value.as_kind("string")]
         elif value.kind in ("geometry", "shape", "measure"):
@@ -716,7 +550,12 @@ def order_clauses(
         else:
             keys = [value.sql]
         for key in keys:
-            terms.append(key.desc().nulls_last() if item.descending else key.asc().nulls_first())
+            if not nullable:
+                terms.append(key.desc() if item.descending else key.asc())
+            elif item.descending:
+                terms.append(key.desc().nulls_last())
+            else:
+                terms.append(key.asc().nulls_first())
     return terms
 
 

@@ -8,15 +8,18 @@ so a hidden Thing answers 404 just like one that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from cityos.auth.models import User
 from cityos.db import Base
-from cityos.errors import NotFound
+from cityos.errors import InvalidInput, NotFound
 from cityos.sensing.sta import access
 from cityos.sensing.sta.entities import EntityType, Link, Nav
 from cityos.sensing.sta.paths import ResourcePath
@@ -102,6 +105,21 @@ def _prefix(path: ResourcePath, index: int) -> str:
     return "/".join(step.segment for step in path.steps[: index + 1])
 
 
+@contextmanager
+def out_of_range(db_session: Session) -> Iterator[None]:
+    """Turn the database refusing a value (a number or time overflowing while the query
+    runs, e.g. ``result mul 1e308 mul 1e308``) into a 400; the transaction is rolled back."""
+    try:
+        yield
+    except DataError as error:
+        db_session.rollback()
+        reason = str(error.orig).splitlines()[0] if error.orig is not None else "out of range"
+        raise InvalidInput(
+            f"The query computes a value the database cannot hold ({reason}); "
+            "use smaller numbers or times in $filter."
+        ) from None
+
+
 def page(
     db_session: Session,
     target: Target,
@@ -109,17 +127,19 @@ def page(
     *,
     default_top: int,
     max_top: int,
+    public: bool = False,
 ) -> Page:
-    """One page of the collection ``target`` under ``options``."""
+    """One page of the collection ``target`` under ``options``; ``public`` (an anonymous
+    reader) hides restricted entities reached through ``$filter``/``$orderby`` paths."""
     entity_type = target.entity
     model: Any = entity_type.model
     where = list(target.where)
     if options.filter is not None:
-        where.append(filter_clause(db_session, options.filter, entity_type))
+        where.append(filter_clause(db_session, options.filter, entity_type, public=public))
     count = None
     if options.count:
         count = int(db_session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-    order = order_clauses(entity_type, options.orderby) if options.orderby else []
+    order = order_clauses(entity_type, options.orderby, public=public) if options.orderby else []
     order = [*order, *target.default_order, model.id]
     top = min(options.top if options.top is not None else default_top, max_top)
     statement = select(model).where(*where).order_by(*order).offset(options.skip).limit(top + 1)
@@ -128,10 +148,12 @@ def page(
     return Page(rows[:top], count, more, top, options.skip)
 
 
-def count_only(db_session: Session, target: Target, options: QueryOptions) -> int:
+def count_only(
+    db_session: Session, target: Target, options: QueryOptions, *, public: bool = False
+) -> int:
     """How many entities of the collection match ``$filter`` (for ``…/$count``)."""
     model: Any = target.entity.model
     where = list(target.where)
     if options.filter is not None:
-        where.append(filter_clause(db_session, options.filter, target.entity))
+        where.append(filter_clause(db_session, options.filter, target.entity, public=public))
     return int(db_session.scalar(select(func.count()).select_from(model).where(*where)) or 0)

@@ -2,8 +2,12 @@
 
 :func:`entity_json` is the one way rows become wire JSON — for reads, for the answers of
 writes and for MQTT messages. Expansions are loaded one query per level and navigation
-property for all parents at once (a window function applies each parent's ``$top`` /
-``$skip``), never one query per entity.
+property for all parents at once, never one query per entity: on PostgreSQL a ``LATERAL``
+subquery with ``LIMIT`` per parent applies each parent's ``$top`` / ``$skip`` (so an index
+stops after the rows needed), elsewhere a window function numbers the children per parent.
+
+One response carries at most :data:`BUDGET_FACTOR` × ``max_top`` entities, counting every
+expanded entity where it appears; a request asking for more answers 400.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, aliased
 
@@ -24,6 +29,7 @@ from cityos.sensing.sta.entities import OBSERVATION, EntityType, Kind, Link, Nav
 from cityos.sensing.sta.query_ast import Expand, QueryOptions
 from cityos.sensing.sta.query_sql import filter_clause, order_clauses
 
+BUDGET_FACTOR = 10  # a response carries at most this many times max_top entities
 ID_NAMES = frozenset({"id", "@iot.id"})
 SELF_NAMES = frozenset({"selfLink", "@iot.selfLink"})
 
@@ -102,6 +108,23 @@ def observation_types(db_session: Session, rows: Iterable[Base]) -> dict[int, st
     return {row[0]: row[1] for row in found}
 
 
+@dataclass(slots=True)
+class _Budget:
+    """How many more entities the response may carry."""
+
+    left: int
+    total: int
+
+    def take(self, amount: int, what: str) -> None:
+        if amount > self.left:
+            raise InvalidInput(
+                f"$expand: the response would carry more than {self.total} entities "
+                f"(at {what}); lower $top in the $expand, e.g. {what}($top=10), or the "
+                "page's $top."
+            )
+        self.left -= amount
+
+
 @dataclass(frozen=True, slots=True)
 class _Context:
     db_session: Session
@@ -109,6 +132,7 @@ class _Context:
     public: bool  # hide what anonymous readers may not see (in expansions)
     default_top: int
     max_top: int
+    budget: _Budget
 
 
 def entity_json(
@@ -130,7 +154,9 @@ def entity_json(
     expansions, as for an anonymous reader. Ids that do not exist are left out.
     """
     loaded = _rows(db_session, entity_type, rows)
-    context = _Context(db_session, base.rstrip("/"), public, default_top, max_top)
+    total = BUDGET_FACTOR * max_top
+    budget = _Budget(max(total - len(loaded), 0), total)
+    context = _Context(db_session, base.rstrip("/"), public, default_top, max_top, budget)
     by_id = _render(context, entity_type, loaded, options)
     return [by_id[row_id(row)] for row in loaded]
 
@@ -176,9 +202,11 @@ def _render(
             if value is not None or prop.kind is Kind.RESULT:
                 body[name] = value
         expanded = {item.nav for item in options.expand} if options is not None else set()
-        for name in entity_type.navs:
+        for name, nav in entity_type.navs.items():
             if name in expanded or not (select_all or name in chosen):
                 continue
+            if nav.link is Link.HERE and getattr(row, nav.column) is None:
+                continue  # nothing there: a link would answer 404
             body[f"{name}@iot.navigationLink"] = (
                 f"{self_link(context.base, entity_type, entity_id)}/{name}"
             )
@@ -209,7 +237,9 @@ def _where(
         if visible is not None:
             clauses.append(visible)
     if options.filter is not None:
-        clauses.append(filter_clause(context.db_session, options.filter, target))
+        clauses.append(
+            filter_clause(context.db_session, options.filter, target, public=context.public)
+        )
     return clauses
 
 
@@ -245,6 +275,8 @@ def _expand_one(
     if wanted:
         statement = select(model).where(model.id.in_(wanted), *_where(context, target, options))
         found = list(context.db_session.scalars(statement))
+    present = {row_id(row) for row in found}
+    context.budget.take(sum(1 for child in links.values() if child in present), nav.name)
     rendered = _render(context, target, found, options)
     for parent_id, child_id in links.items():
         child = rendered.get(child_id) if child_id is not None else None
@@ -273,34 +305,30 @@ def _expand_many(
     model: Any = target.model
     parent_ids = [row_id(row) for row in rows]
     key, table = _parent_key(nav, model)
-    where = [key.in_(parent_ids), *_where(context, target, options)]
-    order = _orders(target, nav, options)
+    filters = _where(context, target, options)
     top = min(options.top if options.top is not None else context.default_top, context.max_top)
     skip = options.skip
-    numbered: Select[Any] = select(
-        model,
-        key.label("sta_parent"),
-        func.row_number().over(partition_by=key, order_by=order).label("sta_rn"),
-    )
-    if table is not None:
-        numbered = numbered.join(table, table.c[nav.target_col] == model.id)
-    inner = numbered.where(*where).subquery()
-    alias: Any = aliased(model, inner)
-    statement = (
-        select(alias, inner.c.sta_parent, inner.c.sta_rn)
-        .where(inner.c.sta_rn > skip, inner.c.sta_rn <= skip + top + 1)
-        .order_by(inner.c.sta_parent, inner.c.sta_rn)
-    )
+    if context.db_session.get_bind().dialect.name == "postgresql":
+        statement = _per_parent_lateral(context, nav, target, options, parent_ids, filters)
+    else:
+        statement = _per_parent_window(context, nav, target, options, parent_ids, filters)
+    # Never read more than the budget allows (+ one "more" marker per parent).
+    cap = context.budget.left + len(parent_ids) + 1
     children: dict[int, list[Base]] = {parent: [] for parent in parent_ids}
     more: set[int] = set()
     unique: dict[int, Base] = {}
-    for child, parent, number in context.db_session.execute(statement):
+    fetched = 0
+    for child, parent, number in context.db_session.execute(statement.limit(cap)):
+        fetched += 1
         if number > skip + top:
             more.add(parent)
             continue
         children[parent].append(child)
         unique.setdefault(child.id, child)
+    delivered = sum(len(found) for found in children.values())
+    context.budget.take(delivered if fetched < cap else context.budget.left + 1, nav.name)
     rendered = _render(context, target, list(unique.values()), options)
+    where = [key.in_(parent_ids), *filters]
     counts = _counts(context, key, table, nav, model, where) if options.count else {}
     plain = options.filter is None and not options.orderby and options.select is None
     plain = plain and not options.expand
@@ -309,14 +337,83 @@ def _expand_many(
         if options.count:
             body[f"{nav.name}@iot.count"] = counts.get(parent, 0)
         body[nav.name] = [rendered[row_id(child)] for child in children[parent]]
-        if parent in more and plain and options.top is None:  # cut short by the server
+        if parent in more and plain and options.top is None and top > 0:  # cut short here
             link = f"{self_link(context.base, entity_type, parent)}/{nav.name}"
             body[f"{nav.name}@iot.nextLink"] = f"{link}?$skip={skip + top}"
 
 
-def _orders(target: EntityType, nav: Nav, options: QueryOptions) -> list[ColumnElement[Any]]:
+def _page_bounds(context: _Context, options: QueryOptions) -> tuple[int, int]:
+    top = min(options.top if options.top is not None else context.default_top, context.max_top)
+    return options.skip, top
+
+
+def _per_parent_window(
+    context: _Context,
+    nav: Nav,
+    target: EntityType,
+    options: QueryOptions,
+    parent_ids: list[int],
+    filters: list[ColumnElement[bool]],
+) -> Select[Any]:
+    """Children of all parents, numbered per parent by a window function (portable)."""
     model: Any = target.model
-    order = order_clauses(target, options.orderby) if options.orderby else []
+    key, table = _parent_key(nav, model)
+    skip, top = _page_bounds(context, options)
+    numbered: Select[Any] = select(
+        model,
+        key.label("sta_parent"),
+        func.row_number()
+        .over(partition_by=key, order_by=_orders(context, target, nav, options))
+        .label("sta_rn"),
+    )
+    if table is not None:
+        numbered = numbered.join(table, table.c[nav.target_col] == model.id)
+    inner = numbered.where(key.in_(parent_ids), *filters).subquery()
+    alias: Any = aliased(model, inner)
+    return (
+        select(alias, inner.c.sta_parent, inner.c.sta_rn)
+        .where(inner.c.sta_rn > skip, inner.c.sta_rn <= skip + top + 1)
+        .order_by(inner.c.sta_parent, inner.c.sta_rn)
+    )
+
+
+def _per_parent_lateral(
+    context: _Context,
+    nav: Nav,
+    target: EntityType,
+    options: QueryOptions,
+    parent_ids: list[int],
+    filters: list[ColumnElement[bool]],
+) -> Select[Any]:
+    """Children of all parents: for each parent id a LATERAL subquery with its own
+    ORDER BY … OFFSET … LIMIT, so only the rows shown (plus one) are read per parent."""
+    model: Any = target.model
+    key, table = _parent_key(nav, model)
+    skip, top = _page_bounds(context, options)
+    parents = sa.values(sa.column("sta_parent", sa.Integer), name="sta_parents").data(
+        [(parent,) for parent in parent_ids]
+    )
+    order = _orders(context, target, nav, options)
+    children: Select[Any] = select(
+        model, func.row_number().over(order_by=order).label("sta_rn")
+    ).where(key == parents.c.sta_parent, *filters)
+    if table is not None:
+        children = children.join(table, table.c[nav.target_col] == model.id)
+    per_parent = children.order_by(*order).offset(skip).limit(top + 1).lateral("sta_children")
+    alias: Any = aliased(model, per_parent)
+    return (
+        select(alias, parents.c.sta_parent, per_parent.c.sta_rn)
+        .select_from(parents)
+        .join(per_parent, sa.true())
+        .order_by(parents.c.sta_parent, per_parent.c.sta_rn)
+    )
+
+
+def _orders(
+    context: _Context, target: EntityType, nav: Nav, options: QueryOptions
+) -> list[ColumnElement[Any]]:
+    model: Any = target.model
+    order = order_clauses(target, options.orderby, public=context.public) if options.orderby else []
     if not order and nav.order_col and nav.table is not None:
         order.append(nav.table.c[nav.order_col])
     order.append(model.id)

@@ -41,12 +41,23 @@ def representative_point(value: dict[str, Any]) -> tuple[float, float]:
     return float(point.x), float(point.y)
 
 
-def _text(value: Any, *, what: str, required: bool) -> str | None:
+def _text(value: Any, *, what: str, required: bool, limit: int | None = None) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str):
         raise InvalidInput(f"{what} must be a string (got {type(value).__name__}).")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character (\\u0000); leave it out.")
+    if limit is not None and len(value) > limit:
+        raise InvalidInput(f"{what} is {len(value):,} characters long; at most {limit} fit.")
     return value
+
+
+def _length(entity: EntityType, prop: Prop) -> int | None:
+    """The most characters ``prop``'s column holds (None: unbounded)."""
+    column = entity.model.__table__.c[prop.column]  # type: ignore[attr-defined]
+    length = getattr(column.type, "length", None)
+    return length if isinstance(length, int) else None
 
 
 def _json(entity: EntityType, prop: Prop, value: Any, *, what: str) -> Any:
@@ -72,7 +83,7 @@ def column_values(entity: EntityType, prop: Prop, value: Any) -> dict[str, Any]:
     """The column(s) to set for ``prop`` = ``value`` (two for a PERIOD)."""
     what = f"{entity.name}.{prop.name}"
     if prop.kind in (Kind.TEXT, Kind.URL):
-        text = _text(value, what=what, required=prop.required)
+        text = _text(value, what=what, required=prop.required, limit=_length(entity, prop))
         datastream_type = prop.name == "observationType" and entity.name == "Datastream"
         if datastream_type and text not in OBSERVATION_TYPES:
             raise InvalidInput(
