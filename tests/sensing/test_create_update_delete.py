@@ -223,7 +223,8 @@ def test_patch_or_put_with_unchanged_locations_adds_no_historical_location(
     assert client.patch(f"{STA}/Things({thing})", json=same, headers=auth).status_code == 200
     whole = {"name": "Weather station", "description": "on the roof", **same}
     assert client.put(f"{STA}/Things({thing})", json=whole, headers=auth).status_code == 200
-    post(client, f"Locations({location})/Things", thing_body(name="Second"), auth)
+    second = {"name": "Second", "description": "on the roof"}
+    post(client, f"Locations({location})/Things", second, auth)
     patched = client.patch(
         f"{STA}/Locations({location})", json={"Things": [{"@iot.id": thing}]}, headers=auth
     )

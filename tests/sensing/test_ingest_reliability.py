@@ -8,6 +8,9 @@ is down while readings keep coming loses them, whatever the worker does. A deplo
 that limit (docs/sensing.md); this test runs its own Mosquitto configured so
 (``max_queued_messages 1000000``; 0, meant as no limit, misbehaves in some versions), or
 the broker named by ``CITYOS_TEST_RELIABLE_MQTT`` (``host:port``) if that one is.
+
+A broker drops what is published to a topic nobody has subscribed yet, so publishing starts
+only once the first worker has subscribed (and its session exists).
 """
 
 from __future__ import annotations

@@ -10,11 +10,18 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.orm import Session
 
 from cityos.db import make_session_factory
 from cityos.sensing import deadletters
-from cityos.sensing.ingest import Ingestor
+from cityos.sensing.ingest import Ingestor, unreachable
 from cityos.sensing.models import (
     DeadLetter,
     FeatureOfInterest,
@@ -189,3 +196,86 @@ def test_garbage_becomes_dead_letters_and_ingestion_goes_on(
         assert expected in reasons
     with make_session_factory(engine)() as session:
         assert deadletters.count(session) == len(bad) + 3
+
+
+def test_nan_infinity_huge_numbers_and_deep_nesting_become_dead_letters(
+    db: Session, engine: Engine, ingestor: Ingestor, publisher: mqtt.Client, prefix: str
+) -> None:
+    (ds,) = make_datastreams(db, make_thing(db))
+    (anything,) = make_datastreams(db, make_thing(db), observation_type=ObservationType.OBSERVATION)
+    db.commit()
+    topic = f"{prefix}v1.1/Datastreams({ds.id})/Observations"
+    loose = f"{prefix}v1.1/Datastreams({anything.id})/Observations"
+    bad = [
+        (topic, b'{"result": NaN, "phenomenonTime": "2024-05-01T08:00:00Z"}'),
+        (loose, b'{"result": {"a": Infinity}, "phenomenonTime": "2024-05-01T08:00:00Z"}'),
+        (loose, b'{"result": -Infinity}'),
+        (loose, b'{"result": 1e999}'),
+        (topic, b'{"result": 1' + b"0" * 400 + b"}"),
+        (loose, b'{"result": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        (loose, b'{"result": ' + b"[" * 40 + b"]" * 40 + b"}"),
+        (loose, b'{"result": "nul \\u0000 inside"}\x00\x00'),
+    ]
+    for bad_topic, payload in bad:
+        publish(publisher, bad_topic, payload)
+    publish(publisher, topic, body(result=2.0, phenomenonTime="2024-05-01T10:00:00Z"))
+    wait_for(lambda: stored(engine) == 1 and len(letters(engine)) == len(bad))
+    found = letters(engine)
+    reasons = " | ".join(letter.reason for letter in found)
+    for expected in (
+        "NaN is not a JSON number",
+        "Infinity is not a JSON number",
+        "-Infinity is not a JSON number",
+        "too large for a double",
+        "OM_Measurement result must be a finite number",
+    ):
+        assert expected in reasons
+    assert reasons.count("nest more than 32 levels deep") == 2
+    (nul,) = [letter for letter in found if "inside" in letter.payload]
+    assert "malformed JSON" in nul.reason
+    assert "\x00" not in nul.payload
+
+
+def test_ids_out_of_the_columns_range_become_dead_letters_not_retries(
+    db: Session, engine: Engine, ingestor: Ingestor, publisher: mqtt.Client, prefix: str
+) -> None:
+    (ds,) = make_datastreams(db, make_thing(db))
+    db.commit()
+    good = f"{prefix}v1.1/Datastreams({ds.id})/Observations"
+    bad = [
+        (f"{prefix}v1.1/Datastreams(3000000000)/Observations", body(result=1.0)),
+        (f"{prefix}v1.1/Datastreams({2**70})/Observations", body(result=1.0)),
+        (
+            f"{prefix}v1.1/FeaturesOfInterest(3000000000)/Observations",
+            body(result=1.0, Datastream={"@iot.id": ds.id}),
+        ),
+        (
+            f"{prefix}v1.1/Observations",
+            body(result=1.0, Datastream={"@iot.id": 3000000000}),
+        ),
+        (
+            f"{prefix}cityos/v1/observations",
+            json.dumps([{"datastream": 3000000000, "t": "2024-05-01T09:00:00Z", "v": 1.0}]),
+        ),
+    ]
+    # good readings around the offenders share their batches and must still be stored
+    publish(publisher, good, body(result=1.0, phenomenonTime="2024-05-01T08:00:00Z"))
+    for bad_topic, payload in bad:
+        publish(publisher, bad_topic, payload)
+    publish(publisher, good, body(result=2.0, phenomenonTime="2024-05-01T08:01:00Z"))
+    wait_for(lambda: stored(engine) == 2 and len(letters(engine)) == len(bad))
+    for letter in letters(engine):
+        assert "3000000000" in letter.payload or str(2**70) in letter.payload
+    # the worker goes on storing
+    publish(publisher, good, body(result=3.0, phenomenonTime="2024-05-01T08:02:00Z"))
+    wait_for(lambda: stored(engine) == 3)
+
+
+def test_only_connection_problems_are_retried_other_database_errors_are_bad_input() -> None:
+    cause = Exception("boom")
+    assert unreachable(OperationalError("SELECT 1", {}, cause))
+    assert unreachable(InterfaceError("SELECT 1", {}, cause))
+    assert not unreachable(DataError("INSERT", {}, cause))
+    assert not unreachable(IntegrityError("INSERT", {}, cause))
+    assert not unreachable(ProgrammingError("INSERT", {}, cause))
+    assert not unreachable(OverflowError("int too large"))

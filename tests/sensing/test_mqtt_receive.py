@@ -130,3 +130,34 @@ def test_subscribers_hear_of_updates_on_entity_and_property_topics(
         assert listener.on(f"{entity}/description") == []
     finally:
         listener.close()
+
+
+def test_restricted_things_and_their_observations_are_never_published(
+    db: Session, bridge: MqttBridge, broker: tuple[str, int], prefix: str
+) -> None:
+    hidden_thing = make_thing(db, name="Private gauge")
+    hidden_thing.restricted = True
+    (hidden,) = make_datastreams(db, hidden_thing)
+    (shown,) = make_datastreams(db, make_thing(db))
+    db.commit()
+    listener = Listener(*broker, [f"{prefix}v1.1/#"])
+    try:
+        start = datetime(2024, 5, 1, 8, tzinfo=UTC)
+        # the restricted changes are committed (and handed to the bridge) first: the bridge
+        # publishes in order, so once the open reading is heard they would have been too
+        store_readings(db, [Reading(hidden.id, None, start, None, 1.0)])
+        hidden_thing.name = "Private gauge 2"
+        notices.queue(db, "Thing", hidden_thing.id, "update", fields=["name"])
+        notices.queue(db, "Datastream", hidden.id, "update", fields=["name"])
+        db.commit()
+        store_readings(db, [Reading(shown.id, None, start, None, 2.0)])
+        db.commit()
+        wait_for(lambda: len(listener.on(f"{prefix}v1.1/Observations")) == 1)
+        assert [p["result"] for p in listener.on(f"{prefix}v1.1/Observations")] == [2.0]
+        topics = {topic for topic, _ in listener.heard}
+        assert not any(f"Things({hidden_thing.id})" in topic for topic in topics)
+        assert not any(f"Datastreams({hidden.id})" in topic for topic in topics)
+        assert f"{prefix}v1.1/Things" not in topics
+        assert f"{prefix}v1.1/Datastreams" not in topics
+    finally:
+        listener.close()

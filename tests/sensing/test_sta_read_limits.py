@@ -61,7 +61,8 @@ def error(client: TestClient, path: str, status: int, **params: Any) -> str:
     response = client.get(f"/sta/v1.1/{path}", params=params)
     assert response.status_code == status, response.text
     body = response.json()
-    assert body["code"] == status and body["type"] == "error"
+    assert body["code"] == status
+    assert body["type"] == "error"
     message: str = body["message"]
     return message
 
@@ -164,7 +165,8 @@ def test_top_zero_answers_no_entities_and_no_next_link(client: TestClient, world
 
 def test_expanded_top_zero_has_no_next_link(client: TestClient, world: World) -> None:
     things = values(client, "Things", **{"$expand": "Datastreams($top=0)"})
-    assert things and all(t["Datastreams"] == [] for t in things)
+    assert things
+    assert all(t["Datastreams"] == [] for t in things)
     assert not any("Datastreams@iot.nextLink" in t for t in things)
 
 
@@ -186,20 +188,30 @@ def test_latest_observation_of_a_stream_is_read_through_an_index(
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("the plan is checked on PostgreSQL")
+    rows = [
+        {
+            "datastream_id": world.count_stream,
+            "phenomenon_time_start": T0 + timedelta(days=1, minutes=minute),
+            "result_number": float(minute),
+        }
+        for minute in range(20_000)
+    ]
+    db.execute(insert(m.Observation), rows)
+    db.commit()
+    db.execute(text("ANALYZE sensing_observations"))
     terms = order_clauses(OBSERVATION, parse_orderby("phenomenonTime desc"))
     statement = (
         select(m.Observation)
-        .where(m.Observation.datastream_id == world.datastream)
+        .where(m.Observation.datastream_id == world.count_stream)
         .order_by(*terms, m.Observation.id)
         .limit(2)
     )
     sql = statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-    db.execute(text("SET LOCAL enable_seqscan = off"))
     plan = "\n".join(row[0] for row in db.execute(text(f"EXPLAIN {sql}")))
     db.rollback()
     assert "Index Scan Backward" in plan, plan
-    assert "datastream_id_phenomenon_time_start" in plan, plan
-    assert "Presorted Key: sensing_observations.phenomenon_time_start" in plan, plan
+    assert "Presorted Key: phenomenon_time_start" in plan, plan  # no full sort
+    assert "->  Sort" not in plan, plan
 
 
 # --- 4. out-of-range numbers and times -----------------------------------------------------
@@ -219,7 +231,8 @@ def test_ids_beyond_the_column_range_are_not_found(
 @pytest.mark.parametrize("option", ["$top", "$skip"])
 def test_huge_top_and_skip_are_refused(client: TestClient, world: World, option: str) -> None:
     message = error(client, "Observations", 400, **{option: "99999999999999999999"})
-    assert option in message and "at most" in message
+    assert option in message
+    assert "at most" in message
 
 
 @pytest.mark.parametrize(
@@ -272,7 +285,8 @@ def test_expansion_beyond_the_entity_budget_is_refused(
     monkeypatch.setattr(serialize, "BUDGET_FACTOR", 1)  # 4 entities per response
     expand = "Datastreams($expand=Observations)"
     message = error(small_client, "Things", 400, **{"$expand": expand})
-    assert "more than 4 entities" in message and "lower $top" in message
+    assert "more than 4 entities" in message
+    assert "lower $top" in message
     small = "Datastreams($top=1;$expand=Observations($top=1))"
     things = values(small_client, "Things", **{"$expand": small})
     assert len(things[0]["Datastreams"]) == 1

@@ -23,10 +23,12 @@ class Letter:
     reason: str
 
 
-def _text(payload: bytes | str) -> str:
+def _text(payload: bytes | str, limit: int = MAX_PAYLOAD) -> str:
+    """Storable text: cut at ``limit``, invalid UTF-8 and NUL (PostgreSQL text holds no NUL)
+    replaced by U+FFFD."""
     if isinstance(payload, bytes):
-        payload = payload[:MAX_PAYLOAD].decode("utf-8", errors="replace")
-    return payload[:MAX_PAYLOAD]
+        payload = payload[:limit].decode("utf-8", errors="replace")
+    return payload[:limit].replace("\x00", "\ufffd")
 
 
 def record(db_session: Session, letters: Sequence[Letter], *, now: datetime | None = None) -> None:
@@ -40,9 +42,9 @@ def record(db_session: Session, letters: Sequence[Letter], *, now: datetime | No
             {
                 "received_at": at,
                 "source": letter.source[:16],
-                "topic": letter.topic[:255],
+                "topic": _text(letter.topic, 255),
                 "payload": _text(letter.payload),
-                "reason": letter.reason,
+                "reason": _text(letter.reason),
             }
             for letter in letters
         ],

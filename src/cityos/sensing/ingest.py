@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityos.config import Settings
@@ -103,8 +105,10 @@ def _ref(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, dict) and isinstance(value.get("@iot.id"), int):
-        return int(value["@iot.id"])
+    if isinstance(value, dict):
+        ref = value.get("@iot.id")
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            return ref
     raise ValueError(f'{name} must be a reference like {{"@iot.id": 7}}')
 
 
@@ -146,12 +150,57 @@ def _observation(body: Any, target: mqtt_topics.Target, now: datetime) -> Readin
     )
 
 
+MAX_DEPTH = 32  # nesting of arrays and objects a message may have
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; send a finite number or null")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is too large for a double")
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    """True when ``value`` nests arrays/objects deeper than :data:`MAX_DEPTH` (no recursion)."""
+    level: list[Any] = [value]
+    for _depth in range(MAX_DEPTH + 1):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def strict_json(payload: bytes) -> Any:
+    """Parse ``payload`` as strict JSON: UTF-8, no NaN/Infinity, finite numbers, nesting at
+    most :data:`MAX_DEPTH` deep. ValueError (with the reason) otherwise."""
+    try:
+        body = json.loads(payload, parse_constant=_no_constant, parse_float=_finite)
+    except UnicodeDecodeError:
+        raise ValueError("the payload is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{error.msg} at line {error.lineno}, column {error.colno}") from None
+    except RecursionError:
+        raise ValueError(f"arrays and objects nest more than {MAX_DEPTH} levels deep") from None
+    if _too_deep(body):
+        raise ValueError(f"arrays and objects nest more than {MAX_DEPTH} levels deep")
+    return body
+
+
 def decode(topic: str, target: mqtt_topics.Target, payload: bytes, now: datetime) -> Decoded:
     """The readings a message carries, and a dead letter for each part that is unusable."""
     out = Decoded(topic)
     try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        body = strict_json(payload)
+    except ValueError as error:  # also too many digits in an integer
         out.letters.append(Letter("mqtt", topic, payload, f"malformed JSON: {error}"))
         return out
     if not target.bulk:
@@ -231,15 +280,15 @@ def check(
 
 
 def _reading_text(reading: Reading) -> str:
-    return json.dumps(
-        {
-            "datastream": reading.datastream_id,
-            "multiDatastream": reading.multi_datastream_id,
-            "t": reading.phenomenon_start.isoformat(),
-            "v": reading.result,
-        },
-        default=str,
-    )
+    text: dict[str, Any] = {
+        "datastream": reading.datastream_id,
+        "multiDatastream": reading.multi_datastream_id,
+        "t": reading.phenomenon_start.isoformat(),
+        "v": reading.result,
+    }
+    if reading.feature_id is not None:
+        text["featureOfInterest"] = reading.feature_id
+    return json.dumps(text, default=str)
 
 
 # --- the worker ---------------------------------------------------------------------------
@@ -411,39 +460,51 @@ class Ingestor:
 
     def _handle(self, batch: list[_Message]) -> None:
         now = utcnow()
-        decoded: list[Decoded] = []
-        for message in batch:
-            target = mqtt_topics.parse(message.topic, self.config.prefix)
-            if target is None:
-                reason = (
-                    "not an ingest topic: publish Observations to v1.1/Observations, "
-                    "v1.1/Datastreams(id)/Observations or the bulk topic"
-                )
-                decoded.append(
-                    Decoded(
-                        message.topic,
-                        letters=[Letter("mqtt", message.topic, message.payload, reason)],
-                    )
-                )
-            else:
-                decoded.append(decode(message.topic, target, message.payload, now))
-        while True:
-            try:
-                self._store(decoded, now)
-                break
-            except (CityOSError, IntegrityError):
-                # a datastream changed under the cache: store message by message
-                invalidate_metadata()
-                self._store_one_by_one(decoded, now)
-                break
-            except DBAPIError as error:
-                if self._stop.is_set():
-                    return  # leave the messages unacknowledged
-                log.warning("storing failed, retrying: %s", error)
-                time.sleep(1.0)
+        decoded = [self._decode(message, now) for message in batch]
+        try:
+            if not self._retrying(partial(self._store, decoded, now)):
+                return  # stopping while the database is away: leave them unacknowledged
+        except Exception as error:
+            # bad input the checks missed (or a datastream changed under the cache):
+            # store item by item so only the offenders become dead letters
+            log.warning("a batch failed (%s); storing it item by item", _failure(error))
+            invalidate_metadata()
+            if not self._store_one_by_one(decoded, now):
+                return
         for message in batch:
             if message.qos and message.generation == self._generation:
                 self.client.ack(message.mid, message.qos)
+
+    def _decode(self, message: _Message, now: datetime) -> Decoded:
+        target = mqtt_topics.parse(message.topic, self.config.prefix)
+        if target is None:
+            reason = (
+                "not an ingest topic: publish Observations to v1.1/Observations, "
+                "v1.1/Datastreams(id)/Observations or the bulk topic"
+            )
+            return Decoded(
+                message.topic, letters=[Letter("mqtt", message.topic, message.payload, reason)]
+            )
+        try:
+            return decode(message.topic, target, message.payload, now)
+        except Exception as error:  # a decoding gap must not stop the worker
+            letter = Letter("mqtt", message.topic, message.payload, _failure(error))
+            return Decoded(message.topic, letters=[letter])
+
+    def _retrying(self, action: Callable[[], None]) -> bool:
+        """Run ``action``, retrying while the database is unreachable; False when asked to
+        stop first. Any other error (bad input) is raised."""
+        while True:
+            try:
+                action()
+                return True
+            except Exception as error:
+                if not unreachable(error):
+                    raise
+                if self._stop.is_set():
+                    return False
+                log.warning("the database is unreachable, retrying: %s", error)
+                time.sleep(1.0)
 
     def _store(self, decoded: list[Decoded], now: datetime) -> None:
         readings = [r for d in decoded for r in d.readings]
@@ -456,18 +517,54 @@ class Ingestor:
         self.stored += result.stored
         self.rejected += len(letters) + len(bad)
 
-    def _store_one_by_one(self, decoded: list[Decoded], now: datetime) -> None:
-        for item in decoded:
+    def _store_one_by_one(self, decoded: list[Decoded], now: datetime) -> bool:
+        """Store each reading (and the letters) on its own; a reading that fails becomes a
+        dead letter. False when asked to stop during a database outage."""
+        for item in _units(decoded):
             try:
-                self._store([item], now)
-            except (CityOSError, IntegrityError) as error:
+                if not self._retrying(partial(self._store, [item], now)):
+                    return False
+            except Exception as error:
+                reason = _failure(error)
                 letters = [
-                    Letter("mqtt", item.topic, _reading_text(r), _reason(error))
-                    for r in item.readings
+                    Letter("mqtt", item.topic, _reading_text(r), reason) for r in item.readings
                 ]
-                with transaction(self.factory) as db_session:
-                    deadletters.record(db_session, letters, now=now)
+                if not self._retrying(partial(self._record, letters, now)):
+                    return False
                 self.rejected += len(letters)
+        return True
+
+    def _record(self, letters: list[Letter], now: datetime) -> None:
+        with transaction(self.factory) as db_session:
+            deadletters.record(db_session, letters, now=now)
+
+
+def _units(decoded: list[Decoded]) -> Iterator[Decoded]:
+    """The letters of a batch, then each of its readings alone."""
+    letters = [letter for d in decoded for letter in d.letters]
+    if letters:
+        yield Decoded("", letters=letters)
+    for item in decoded:
+        for reading in item.readings:
+            yield Decoded(item.topic, readings=[reading])
+
+
+def unreachable(error: BaseException) -> bool:
+    """True for a database connection problem (worth retrying); False for an error that the
+    input caused (a value out of range, a broken reference, a type the column refuses)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | InterfaceError)
+
+
+def _failure(error: BaseException) -> str:
+    """A dead letter's reason for ``error``."""
+    if isinstance(error, CityOSError):
+        return error.message
+    if isinstance(error, DBAPIError):
+        first = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
+        return f"the database refused it: {first or type(error.orig).__name__}"[:500]
+    return f"could not be stored: {type(error).__name__}: {error}"[:500]
 
 
 def start_in_server(settings: Settings, factory: sessionmaker[Session]) -> Callable[[], None]:

@@ -6,9 +6,10 @@ topics of the entities it belongs to (``v1.1/Datastreams(7)/Observations``); an 
 the set, the entity (``v1.1/Observations(9)``) and each changed property's topic
 (``v1.1/Observations(9)/result``). Each set/navigation/entity topic is also published with
 every ``?$select=`` list of ``settings.sta_mqtt_selects`` (the broker cannot tell us what is
-subscribed). Publishing is best effort (QoS 0) on a background thread with a bounded
-backlog: ingestion never waits for it. Messages carry a user property so ingest workers
-skip them.
+subscribed). Anyone may subscribe, so what an anonymous reader may not see (restricted
+Things and what belongs to them, :mod:`cityos.sensing.sta.access`) is never published.
+Publishing is best effort (QoS 0) on a background thread with a bounded backlog: ingestion
+never waits for it. Messages carry a user property so ingest workers skip them.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityos import events
 from cityos.config import Settings
 from cityos.sensing import mqtt_topics, notices
+from cityos.sensing.sta.access import visible_clause
 from cityos.sensing.sta.entities import BY_NAME, EntityType, Link
 
 log = logging.getLogger(__name__)
@@ -171,6 +174,9 @@ class MqttBridge:
         for first in range(0, len(ids), CHUNK):
             chunk = ids[first : first + CHUNK]
             with self.factory() as db_session:
+                chunk = _visible(db_session, entity, chunk)
+                if not chunk:
+                    continue
                 bodies = entity_json(db_session, entity, chunk, base=self.base)
                 owners = _owner_values(db_session, model, chunk, columns)
             for body in bodies:
@@ -193,13 +199,21 @@ class MqttBridge:
         self.published += 1
 
 
+def _visible(db_session: Session, entity: EntityType, ids: list[int]) -> list[int]:
+    """Those of ``ids`` an anonymous reader may see (anyone can subscribe to the broker)."""
+    clause = visible_clause(entity, None)
+    if clause is None:
+        return ids
+    model: Any = entity.model
+    query = select(model.id).where(model.id.in_(ids), clause)
+    return list(db_session.scalars(query))
+
+
 def _owner_values(
     db_session: Session, model: Any, ids: list[int], columns: list[str]
 ) -> dict[int, dict[str, Any]]:
     if not columns:
         return {}
-    from sqlalchemy import select
-
     table = model.__table__
     query = select(table.c.id, *[table.c[c] for c in columns]).where(table.c.id.in_(ids))
     return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in db_session.execute(query)}

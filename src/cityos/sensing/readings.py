@@ -79,11 +79,7 @@ def check_result(result: Any, observation_type: str, *, what: str) -> None:
     if result is None:
         raise InvalidInput(f"{what}: the result is missing; give a value.")
     if observation_type == ObservationType.MEASUREMENT:
-        if (
-            isinstance(result, bool)
-            or not isinstance(result, _NUMBER_TYPES)
-            or not math.isfinite(result)
-        ):
+        if isinstance(result, bool) or not isinstance(result, _NUMBER_TYPES) or not _finite(result):
             raise InvalidInput(
                 f"{what}: an OM_Measurement result must be a finite number, "
                 f"got {_describe(result)}."
@@ -111,6 +107,14 @@ def check_result(result: Any, observation_type: str, *, what: str) -> None:
             f"{what}: an OM_ComplexObservation result must be a JSON object, "
             f"got {_describe(result)}."
         )
+
+
+def _finite(number: float) -> bool:
+    """True when ``number`` is finite and fits a double (a huge int does not)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def _describe(value: Any) -> str:

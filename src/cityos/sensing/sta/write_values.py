@@ -55,7 +55,7 @@ def _text(value: Any, *, what: str, required: bool, limit: int | None = None) ->
 
 def _length(entity: EntityType, prop: Prop) -> int | None:
     """The most characters ``prop``'s column holds (None: unbounded)."""
-    column = entity.model.__table__.c[prop.column]  # type: ignore[attr-defined]
+    column = entity.model.__table__.c[prop.column]
     length = getattr(column.type, "length", None)
     return length if isinstance(length, int) else None
 
