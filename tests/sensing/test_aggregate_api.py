@@ -198,3 +198,9 @@ def test_reading_too_many_stored_buckets_at_once_is_refused(
             end=end,
             fn="sum",
         )
+
+
+def test_an_id_beyond_the_columns_range_is_refused_clearly(client: TestClient) -> None:
+    response = client.get("/api/sensing/datastreams/3000000000/aggregate")
+    assert response.status_code == 422
+    assert "2147483647" in response.json()["error"]["message"]

@@ -402,3 +402,25 @@ def test_writes_are_audited(client: TestClient, auth: dict[str, str], db: Sessio
         )
     )
     assert labels == {"staff.cmb@example.org"}
+
+
+def test_a_thing_marked_restricted_in_its_properties_is_hidden_from_visitors(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    body = thing_body("Police camera 3", properties={"cityos:restricted": True})
+    thing = new_id(post(client, "Things", body, auth))
+    assert client.get(f"/sta/v1.1/Things({thing})").status_code == 404
+    assert client.get(f"/sta/v1.1/Things({thing})", headers=auth).status_code == 200
+    opened = client.patch(
+        f"/sta/v1.1/Things({thing})",
+        json={"properties": {"cityos:restricted": False}},
+        headers=auth,
+    )
+    assert opened.status_code == 200, opened.text
+    assert client.get(f"/sta/v1.1/Things({thing})").status_code == 200
+    wrong = client.post(
+        "/sta/v1.1/Things",
+        json=thing_body("Camera", properties={"cityos:restricted": "yes"}),
+        headers=auth,
+    )
+    sta_error(wrong, 400, "cityos:restricted", "true or false")

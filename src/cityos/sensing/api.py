@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from cityos.auth.models import Role, User
@@ -24,6 +24,8 @@ router = APIRouter(prefix="/api/sensing", tags=["sensing"])
 # Who may edit rules and acknowledge alerts: operators and staff (and admins).
 Editor = Annotated[User, Depends(require_role(Role.OPERATOR, Role.STAFF), scope="function")]
 MAX_PAGE = 1000
+# Ids in paths: beyond the integer columns' range there is nothing to find (a clear 422).
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _time(value: str | None, what: str) -> datetime | None:
@@ -64,7 +66,7 @@ def latest(
 def datastream_aggregate(
     db: SessionDep,
     user: OptionalUser,
-    datastream_id: int,
+    datastream_id: Id,
     interval: Annotated[str, Query(description="1m, 1h, 1d, or a multiple: 15m, 6h, 7d")] = "1h",
     start: Annotated[str | None, Query(alias="from", description="ISO 8601 with a zone")] = None,
     end: Annotated[str | None, Query(alias="to", description="ISO 8601 with a zone")] = None,
@@ -136,13 +138,13 @@ def create_rule(db: SessionDep, user: Editor, actor: ActorDep, body: RuleIn) -> 
 
 
 @router.get("/rules/{rule_id}", summary="One alert rule")
-def get_rule(db: SessionDep, _user: CurrentUser, rule_id: int) -> dict[str, Any]:
+def get_rule(db: SessionDep, _user: CurrentUser, rule_id: Id) -> dict[str, Any]:
     return rule_dict(service.get_rule(db, rule_id=rule_id))
 
 
 @router.patch("/rules/{rule_id}", summary="Change some fields of an alert rule")
 def update_rule(
-    db: SessionDep, _user: Editor, actor: ActorDep, rule_id: int, body: RulePatch
+    db: SessionDep, _user: Editor, actor: ActorDep, rule_id: Id, body: RulePatch
 ) -> dict[str, Any]:
     rule = service.update_rule(
         db, rule_id=rule_id, changes=body.model_dump(exclude_unset=True), actor=actor
@@ -151,7 +153,7 @@ def update_rule(
 
 
 @router.delete("/rules/{rule_id}", status_code=204, summary="Delete an alert rule and its alerts")
-def delete_rule(db: SessionDep, _user: Editor, actor: ActorDep, rule_id: int) -> Response:
+def delete_rule(db: SessionDep, _user: Editor, actor: ActorDep, rule_id: Id) -> Response:
     service.delete_rule(db, rule_id=rule_id, actor=actor)
     return Response(status_code=204)
 
@@ -183,12 +185,12 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", summary="One alert, with the readings that raised it")
-def get_alert(db: SessionDep, _user: CurrentUser, alert_id: int) -> dict[str, Any]:
+def get_alert(db: SessionDep, _user: CurrentUser, alert_id: Id) -> dict[str, Any]:
     return alert_dict(service.get_alert(db, alert_id=alert_id))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (once)")
-def acknowledge(db: SessionDep, user: Editor, actor: ActorDep, alert_id: int) -> dict[str, Any]:
+def acknowledge(db: SessionDep, user: Editor, actor: ActorDep, alert_id: Id) -> dict[str, Any]:
     alert = service.acknowledge(db, alert_id=alert_id, user_id=user.id, actor=actor, now=None)
     return alert_dict(alert)
 

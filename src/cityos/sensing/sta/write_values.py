@@ -79,6 +79,19 @@ def _json(entity: EntityType, prop: Prop, value: Any, *, what: str) -> Any:
     return value
 
 
+RESTRICTED_KEY = "cityos:restricted"
+
+
+def restricted_marker(properties: Any, *, what: str) -> bool:
+    """Whether a Thing's properties mark it restricted (seen by signed-in users only)."""
+    if not isinstance(properties, dict) or RESTRICTED_KEY not in properties:
+        return False
+    flag = properties[RESTRICTED_KEY]
+    if not isinstance(flag, bool):
+        raise InvalidInput(f'{what}["{RESTRICTED_KEY}"] must be true or false (got {flag!r}).')
+    return flag
+
+
 def column_values(entity: EntityType, prop: Prop, value: Any) -> dict[str, Any]:
     """The column(s) to set for ``prop`` = ``value`` (two for a PERIOD)."""
     what = f"{entity.name}.{prop.name}"
@@ -96,7 +109,11 @@ def column_values(entity: EntityType, prop: Prop, value: Any) -> dict[str, Any]:
             raise InvalidInput(f"{what} must be 'application/geo+json' (got {text!r}).")
         return {prop.column: text}
     if prop.kind is Kind.JSON:
-        return {prop.column: _json(entity, prop, value, what=what)}
+        stored = _json(entity, prop, value, what=what)
+        if entity.name == "Thing" and prop.name == "properties":
+            # A Thing is restricted by its properties: {"cityos:restricted": true}.
+            return {prop.column: stored, "restricted": restricted_marker(stored, what=what)}
+        return {prop.column: stored}
     if prop.kind is Kind.GEOMETRY:
         if value is None and not prop.required:
             return {prop.column: None}
