@@ -283,3 +283,34 @@ def test_check_result_refuses_results_of_the_wrong_type(result: Any, kind: str) 
 )
 def test_check_result_accepts_results_of_the_right_type(result: Any, kind: str) -> None:
     check_result(result, kind, what="result")
+
+
+def test_times_far_from_the_epoch_are_stored_to_the_microsecond(db: Session) -> None:
+    (ds,) = make_datastreams(db, make_thing(db))
+    times = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1950, 6, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2024, 5, 1, 8, 0, 0, 123457, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    late = times[3] + timedelta(microseconds=3)
+    store_readings(
+        db,
+        [
+            Reading(ds.id, None, t, None, float(i), result_time=late if i == 3 else None)
+            for i, t in enumerate(times)
+        ],
+    )
+    db.commit()
+    assert sorted(db.scalars(select(Observation.phenomenon_time_start))) == times
+    db.refresh(ds)
+    assert (ds.phenomenon_time_start, ds.phenomenon_time_end) == (times[0], times[-1])
+    assert (ds.result_time_start, ds.result_time_end) == (late, late)
+    latest = db.get(LatestValue, ds.id)
+    assert latest is not None
+    assert (latest.phenomenon_time, latest.result_number) == (times[-1], 4.0)
+    days = db.scalars(select(Rollup).where(Rollup.interval_s == 86400)).all()
+    assert sorted((r.bucket, r.last_time) for r in days) == [
+        (t.replace(hour=0, minute=0, second=0, microsecond=0), t) for t in times
+    ]

@@ -1,114 +1,167 @@
 """Minute, hour and day rollups of numeric results, kept up to date on ingest.
 
-A batch is aggregated with numpy first (one group per datastream and bucket), then each
-interval's groups are merged into ``sensing_rollups`` with one upsert statement.
+A batch is aggregated with numpy first (one group per datastream, interval and bucket), then
+all groups are merged into ``sensing_rollups`` with one upsert: on PostgreSQL one
+``INSERT … SELECT FROM unnest(…)`` of array literals, on SQLite one prepared statement run
+over the groups. Only the model's table and column names are spelled into the SQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Insert, Table, case
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table
 
 from cityos.sensing.models import Rollup
+from cityos.sensing.obs_insert import pg_array, pg_time, sqlite_times, to_micros
+
+__all__ = ["INTERVALS", "Groups", "add_to_rollups", "aggregate", "to_micros"]
 
 INTERVALS: tuple[int, ...] = (60, 3600, 86400)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
 _table: Table = Rollup.__table__  # type: ignore[assignment]
-_statements: dict[str, Insert] = {}
+_NAMES = (
+    "datastream_id",
+    "interval_s",
+    "bucket",
+    "count",
+    "min",
+    "max",
+    "sum",
+    "last",
+    "last_time",
+)
+_T = _table.name
 
 
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime."""
-    return (moment - EPOCH) // _US
+def _conflict() -> str:
+    def pick(condition: str, new: str, old: str) -> str:
+        return f"CASE WHEN {condition} THEN {new} ELSE {old} END"
+
+    newer = f"excluded.last_time >= {_T}.last_time"
+    sets = {
+        "count": f'{_T}."count" + excluded."count"',
+        "min": pick(f'excluded."min" < {_T}."min"', 'excluded."min"', f'{_T}."min"'),
+        "max": pick(f'excluded."max" > {_T}."max"', 'excluded."max"', f'{_T}."max"'),
+        "sum": f'{_T}."sum" + excluded."sum"',
+        "last": pick(newer, 'excluded."last"', f'{_T}."last"'),
+        "last_time": pick(newer, "excluded.last_time", f"{_T}.last_time"),
+    }
+    assignments = ", ".join(f'"{name}" = {value}' for name, value in sets.items())
+    return f"ON CONFLICT (datastream_id, interval_s, bucket) DO UPDATE SET {assignments}"
 
 
-def _upsert(dialect: str) -> Insert:
-    statement = _statements.get(dialect)
-    if statement is not None:
-        return statement
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    base = insert(_table)
-    new, old = base.excluded, _table.c
-    statement = base.on_conflict_do_update(
-        index_elements=[old.datastream_id, old.interval_s, old.bucket],
-        set_={
-            "count": old["count"] + new["count"],
-            "min": case((new["min"] < old["min"], new["min"]), else_=old["min"]),
-            "max": case((new["max"] > old["max"], new["max"]), else_=old["max"]),
-            "sum": old["sum"] + new["sum"],
-            "last": case((new.last_time >= old.last_time, new["last"]), else_=old["last"]),
-            "last_time": case((new.last_time >= old.last_time, new.last_time), else_=old.last_time),
-        },
-    )
-    _statements[dialect] = statement
-    return statement
+_COLUMNS = ", ".join(f'"{name}"' for name in _NAMES)
+_PG_SQL = (
+    f"INSERT INTO {_T} ({_COLUMNS}) "  # noqa: S608 - model names only
+    f"SELECT u.ds, u.iv, {pg_time('u.b')}, u.n, u.lo, u.hi, u.s, u.l, {pg_time('u.lt')} "
+    "FROM unnest(%s::int4[], %s::int4[], %s::int8[], %s::int4[], %s::float8[], %s::float8[], "
+    "%s::float8[], %s::float8[], %s::int8[]) AS u(ds, iv, b, n, lo, hi, s, l, lt) "
+    f"{_conflict()}"
+)
+_SQLITE_SQL = (
+    f"INSERT INTO {_T} ({_COLUMNS}) "  # noqa: S608 - model names only
+    f"VALUES ({', '.join('?' * len(_NAMES))}) {_conflict()}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """Rollup rows as columns: per (datastream, interval, bucket) the batch's figures.
+    Times are microseconds since the epoch."""
+
+    datastream_ids: list[int]
+    intervals: list[int]
+    buckets: list[int]
+    counts: list[int]
+    mins: list[float]
+    maxs: list[float]
+    sums: list[float]
+    lasts: list[float]
+    last_times: list[int]
 
 
 def aggregate(
-    datastream_ids: Sequence[int], micros: Sequence[int], values: Sequence[float], interval_s: int
-) -> list[dict[str, Any]]:
-    """Group readings by (datastream, bucket of ``interval_s``): rows for ``sensing_rollups``."""
+    datastream_ids: Sequence[int] | np.ndarray,
+    micros: Sequence[int] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    intervals: Sequence[int] = INTERVALS,
+) -> Groups:
+    """Group readings by (datastream, interval, bucket) for every interval in ``intervals``."""
     ids = np.asarray(datastream_ids, dtype=np.int64)
     times = np.asarray(micros, dtype=np.int64)
     vals = np.asarray(values, dtype=np.float64)
-    step = interval_s * 1_000_000
-    buckets = times // step
-    order = np.lexsort((times, buckets, ids))
-    ids, buckets, times, vals = ids[order], buckets[order], times[order], vals[order]
-    change = np.empty(len(ids), dtype=bool)
-    change[0] = True
-    np.not_equal(ids[1:], ids[:-1], out=change[1:])
-    change[1:] |= buckets[1:] != buckets[:-1]
-    starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], len(ids)) - 1
-    counts = np.diff(np.append(starts, len(ids)))
-    mins = np.minimum.reduceat(vals, starts)
-    maxs = np.maximum.reduceat(vals, starts)
-    sums = np.add.reduceat(vals, starts)
-    rows = []
-    for ds, bucket, count, low, high, total, last, last_t in zip(
-        ids[starts].tolist(),
-        buckets[starts].tolist(),
-        counts.tolist(),
-        mins.tolist(),
-        maxs.tolist(),
-        sums.tolist(),
-        vals[ends].tolist(),
-        times[ends].tolist(),
-        strict=True,
-    ):
-        rows.append(
-            {
-                "datastream_id": ds,
-                "interval_s": interval_s,
-                "bucket": EPOCH + timedelta(seconds=bucket * interval_s),
-                "count": count,
-                "min": low,
-                "max": high,
-                "sum": total,
-                "last": last,
-                "last_time": EPOCH + timedelta(microseconds=last_t),
-            }
+    # readings sorted by datastream then time once: every interval's buckets follow that order
+    order = np.lexsort((times, ids))
+    ids, times, vals = ids[order], times[order], vals[order]
+    parts: list[list[Any]] = [[] for _ in range(9)]
+    n = len(ids)
+    for interval_s in intervals:
+        step = interval_s * 1_000_000
+        buckets = times // step
+        change = np.empty(n, dtype=bool)
+        change[0] = True
+        np.not_equal(ids[1:], ids[:-1], out=change[1:])
+        change[1:] |= buckets[1:] != buckets[:-1]
+        starts = np.flatnonzero(change)
+        ends = np.append(starts[1:], n) - 1
+        pieces = (
+            ids[starts],
+            np.full(len(starts), interval_s, dtype=np.int64),
+            buckets[starts] * step,
+            np.diff(np.append(starts, n)),
+            np.minimum.reduceat(vals, starts),
+            np.maximum.reduceat(vals, starts),
+            np.add.reduceat(vals, starts),
+            vals[ends],
+            times[ends],
         )
-    return rows
+        for part, piece in zip(parts, pieces, strict=True):
+            part.append(piece)
+    joined = [np.concatenate(p).tolist() for p in parts]
+    return Groups(*joined)
 
 
 def add_to_rollups(
     connection: Connection,
-    datastream_ids: Sequence[int],
-    micros: Sequence[int],
-    values: Sequence[float],
+    datastream_ids: Sequence[int] | np.ndarray,
+    micros: Sequence[int] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
 ) -> None:
-    """Merge numeric readings into every interval's rollups (one statement per interval)."""
-    if not datastream_ids:
+    """Merge numeric readings (times in microseconds since the epoch) into every interval's
+    rollups with one statement."""
+    if len(datastream_ids) == 0:
         return
-    statement = _upsert(connection.dialect.name)
-    for interval_s in INTERVALS:
-        connection.execute(statement, aggregate(datastream_ids, micros, values, interval_s))
+    g = aggregate(datastream_ids, micros, values)
+    if connection.dialect.name == "postgresql":
+        arrays = (
+            g.datastream_ids,
+            g.intervals,
+            g.buckets,
+            g.counts,
+            g.mins,
+            g.maxs,
+            g.sums,
+            g.lasts,
+            g.last_times,
+        )
+        connection.exec_driver_sql(_PG_SQL, tuple(pg_array(a) for a in arrays))
+        return
+    rows = list(
+        zip(
+            g.datastream_ids,
+            g.intervals,
+            sqlite_times(g.buckets),
+            g.counts,
+            g.mins,
+            g.maxs,
+            g.sums,
+            g.lasts,
+            sqlite_times(g.last_times),
+            strict=True,
+        )
+    )
+    connection.exec_driver_sql(_SQLITE_SQL, rows)

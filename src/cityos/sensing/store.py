@@ -10,30 +10,19 @@ writers call :func:`invalidate_metadata`.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Insert,
-    Table,
-    Update,
-    bindparam,
-    case,
-    event,
-    func,
-    select,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+import numpy as np
+from sqlalchemy import Connection, Engine, event, func, select
 from sqlalchemy.orm import Session, UOWTransaction
 
-from cityos.db import UTCDateTime, serial_writes, utcnow
+from cityos.db import serial_writes, utcnow
 from cityos.errors import InvalidInput
 from cityos.sensing import evaluate, notices, obs_insert
 from cityos.sensing.models import (
@@ -43,7 +32,6 @@ from cityos.sensing.models import (
     Location,
     MultiDatastream,
     MultiDatastreamProperty,
-    Observation,
     Thing,
     thing_locations,
 )
@@ -51,20 +39,6 @@ from cityos.sensing.readings import Reading
 from cityos.sensing.rollups import add_to_rollups, to_micros
 
 CACHE_SECONDS = 30.0
-
-_obs = Observation.__table__
-_latest = LatestValue.__table__
-_OPTIONAL = (
-    "phenomenon_time_end",
-    "result_time",
-    "result_number",
-    "result_json",
-    "result_quality",
-    "valid_time_start",
-    "valid_time_end",
-    "parameters",
-    "feature_id",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,81 +225,6 @@ def _thing_features(db_session: Session, thing_ids: set[int]) -> tuple[dict[int,
     return {thing: feature_of[loc] for thing, loc in location_of.items()}, fresh
 
 
-# --- statements -----------------------------------------------------------------------
-
-
-def _insert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
-_insert_cache: dict[tuple[str, tuple[str, ...], bool], Insert] = {}
-
-
-def _observation_insert(dialect: str, columns: tuple[str, ...], multi: bool) -> Insert:
-    key = (dialect, columns, multi)
-    statement = _insert_cache.get(key)
-    if statement is None:
-        owner = _obs.c.multi_datastream_id if multi else _obs.c.datastream_id
-        statement = (
-            _insert(dialect)(_obs)
-            .on_conflict_do_nothing(index_elements=[owner, _obs.c.phenomenon_time_start])
-            .returning(_obs.c.id, owner, _obs.c.phenomenon_time_start)
-        )
-        _insert_cache[key] = statement
-    return statement
-
-
-_latest_cache: dict[tuple[str, bool], Insert] = {}
-
-
-def _latest_upsert(dialect: str, numeric: bool) -> Insert:
-    statement = _latest_cache.get((dialect, numeric))
-    if statement is None:
-        base = _insert(dialect)(_latest)
-        new, old = base.excluded, _latest.c
-        statement = base.on_conflict_do_update(
-            index_elements=[old.datastream_id],
-            set_={
-                "observation_id": new.observation_id,
-                "phenomenon_time": new.phenomenon_time,
-                "result_number": new.result_number,
-                "result_json": new.result_json,
-                "received_at": new.received_at,
-            },
-            where=new.phenomenon_time >= old.phenomenon_time,
-        )
-        _latest_cache[(dialect, numeric)] = statement
-    return statement
-
-
-def _extend_times(model: type[Datastream] | type[MultiDatastream]) -> Update:
-    """Widen a (Multi)Datastream's phenomenon and result time ranges to cover new readings."""
-    table: Table = model.__table__  # type: ignore[assignment]
-    c = table.c
-
-    def earlier(column: Any, name: str) -> Any:
-        value = bindparam(name, type_=UTCDateTime())
-        return case((column.is_(None) | (column > value), value), else_=column)
-
-    def later(column: Any, name: str) -> Any:
-        value = bindparam(name, type_=UTCDateTime())
-        return case((column.is_(None) | (column < value), value), else_=column)
-
-    return (
-        table.update()
-        .where(c.id == bindparam("b_id"))
-        .values(
-            phenomenon_time_start=earlier(c.phenomenon_time_start, "b_ps"),
-            phenomenon_time_end=later(c.phenomenon_time_end, "b_pe"),
-            result_time_start=earlier(c.result_time_start, "b_rs"),
-            result_time_end=later(c.result_time_end, "b_re"),
-        )
-    )
-
-
-_EXTEND = {False: _extend_times(Datastream), True: _extend_times(MultiDatastream)}
-
-
 # --- storing --------------------------------------------------------------------------
 
 
@@ -377,105 +276,247 @@ def _store(db_session: Session, readings: Sequence[Reading], now: datetime) -> S
         features.append(feature)
 
     connection = db_session.connection()
-    writer = obs_insert.writer(connection.dialect.name)
-    new_ids = writer.insert(connection, readings, features)
-    ids: list[int | None] = []
-    stored: list[tuple[Reading, int]] = []
-    key = writer.key
-    for reading in readings:
-        obs_id = new_ids.pop(key(reading), None)
-        ids.append(obs_id)
-        if obs_id is not None:
-            stored.append((reading, obs_id))
-    if stored:
-        _follow_up(db_session, connection, stored, now)
+    cols = obs_insert.columns(readings, features)
+    ids = obs_insert.writer(connection.dialect.name).insert(connection, cols)
+    if any(i is not None for i in ids):
+        _follow_up(db_session, connection, cols, ids, now)
     return StoreResult(ids)
+
+
+# --- what follows from new observations ---------------------------------------------------
+
+_NO_TIME_LOW = np.iinfo(np.int64).max  # "no result time" where the earliest is taken
+_NO_TIME_HIGH = np.iinfo(np.int64).min  # … and where the latest is taken
+
+
+def _widen(column: str, value: str, beyond: str) -> str:
+    """``column`` set to ``value`` when it is unset or ``value`` lies ``beyond`` it."""
+    return (
+        f"{column} = CASE WHEN {column} IS NULL OR {column} {beyond} {value} "
+        f"THEN {value} ELSE {column} END"
+    )
+
+
+def _extend_sql(table: str, dialect: str) -> str:
+    """Widen (Multi)Datastreams' phenomenon and result time ranges to cover new readings."""
+    if dialect == "postgresql":
+        values = ("u.ps", "u.pe", "u.rs", "u.re")
+    else:
+        values = ("?2", "?3", "?4", "?5")
+    sets = ", ".join(
+        (
+            _widen("phenomenon_time_start", values[0], ">"),
+            _widen("phenomenon_time_end", values[1], "<"),
+            _widen("result_time_start", values[2], ">"),
+            _widen("result_time_end", values[3], "<"),
+        )
+    )
+    if dialect == "postgresql":
+        times = ", ".join(
+            f"{obs_insert.pg_time('v.' + n)} AS {n}" for n in ("ps", "pe", "rs", "re")
+        )
+        return (
+            f"UPDATE {table} SET {sets} FROM (SELECT v.id, {times} FROM unnest("  # noqa: S608
+            "%s::int4[], %s::int8[], %s::int8[], %s::int8[], %s::int8[]) "
+            f"AS v(id, ps, pe, rs, re)) AS u WHERE {table}.id = u.id"
+        )
+    return f"UPDATE {table} SET {sets} WHERE id = ?1"  # noqa: S608
+
+
+_TABLES = {False: Datastream.__tablename__, True: MultiDatastream.__tablename__}
+_EXTEND = {
+    (multi, dialect): _extend_sql(table, dialect)
+    for multi, table in _TABLES.items()
+    for dialect in ("postgresql", "sqlite")
+}
+
+_L = LatestValue.__tablename__
+_LATEST_COLUMNS = (
+    "datastream_id, observation_id, phenomenon_time, result_number, result_json, received_at"
+)
+_LATEST_CONFLICT = (
+    "ON CONFLICT (datastream_id) DO UPDATE SET observation_id = excluded.observation_id, "
+    "phenomenon_time = excluded.phenomenon_time, result_number = excluded.result_number, "
+    "result_json = excluded.result_json, received_at = excluded.received_at "
+    f"WHERE excluded.phenomenon_time >= {_L}.phenomenon_time"
+)
+_LATEST = {
+    "postgresql": (
+        f"INSERT INTO {_L} ({_LATEST_COLUMNS}) "  # noqa: S608
+        f"SELECT u.ds, u.obs, {obs_insert.pg_time('u.t')}, u.num, u.js::json, %s::timestamptz "
+        "FROM unnest(%s::int4[], %s::int8[], %s::int8[], %s::float8[], %s::text[]) "
+        f"AS u(ds, obs, t, num, js) {_LATEST_CONFLICT}"
+    ),
+    "sqlite": (
+        f"INSERT INTO {_L} ({_LATEST_COLUMNS}) "  # noqa: S608 - model names only
+        f"VALUES (?, ?, ?, ?, ?, ?) {_LATEST_CONFLICT}"
+    ),
+}
+
+
+def _group_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted ``keys``: the first and the last position of each run of equal keys."""
+    change = np.empty(len(keys), dtype=bool)
+    change[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
+    return starts, np.append(starts[1:], len(keys)) - 1
 
 
 def _follow_up(
     db_session: Session,
     connection: Connection,
-    stored: list[tuple[Reading, int]],
+    cols: obs_insert.Columns,
+    ids: list[int | None],
     now: datetime,
 ) -> None:
+    """Time ranges, latest values, rollups, alert rules and notices of the new readings."""
     dialect = connection.dialect.name
-    # time ranges per (multi)datastream
-    ranges: dict[tuple[bool, int], list[datetime | None]] = {}
-    latest: dict[int, tuple[Reading, int]] = {}
-    roll_ids: list[int] = []
-    roll_times: list[int] = []
-    roll_values: list[float] = []
-    hook: list[tuple[int, int, datetime, float | None]] = []
-    for reading, obs_id in stored:
-        multi = reading.datastream_id is None
-        owner = reading.multi_datastream_id if multi else reading.datastream_id
-        assert owner is not None
-        start = reading.phenomenon_start
-        end = reading.phenomenon_end or start
-        span = ranges.get((multi, owner))
-        if span is None:
-            ranges[(multi, owner)] = [start, end, reading.result_time, reading.result_time]
+    readings = cols.readings
+    count = len(ids)
+    new = np.fromiter((i is not None for i in ids), dtype=bool, count=count)
+    multi_all = np.fromiter((ds is None for ds in cols.datastreams), dtype=bool, count=count)
+    owner_all = np.fromiter(
+        (md if ds is None else ds for ds, md in zip(cols.datastreams, cols.multis, strict=True)),
+        dtype=np.int64,
+        count=count,
+    )
+    micros_all = np.asarray(cols.micros, dtype=np.int64)
+    obs_all = np.fromiter((i or 0 for i in ids), dtype=np.int64, count=count)
+    where = np.flatnonzero(new)
+
+    _extend_ranges(connection, dialect, cols, where, multi_all, owner_all, micros_all)
+
+    single = where[~multi_all[where]]
+    if len(single):
+        _update_latest(connection, dialect, cols, single, owner_all, micros_all, obs_all, now)
+        numbers = cols.numbers
+        if cols.any_other:
+            numeric = single[[numbers[i] is not None for i in single.tolist()]]
         else:
-            if start < span[0]:  # type: ignore[operator]
-                span[0] = start
-            if end > span[1]:  # type: ignore[operator]
-                span[1] = end
-            rt = reading.result_time
-            if rt is not None:
-                if span[2] is None or rt < span[2]:
-                    span[2] = rt
-                if span[3] is None or rt > span[3]:
-                    span[3] = rt
-        if multi:
-            continue
-        number: float | None = None
-        result = reading.result
-        if isinstance(result, (int, float)) and not isinstance(result, bool):
-            number = float(result)
-            roll_ids.append(owner)
-            roll_times.append(to_micros(start))
-            roll_values.append(number)
-        hook.append((owner, obs_id, start, number))
-        best = latest.get(owner)
-        if best is None or start >= best[0].phenomenon_start:
-            latest[owner] = (reading, obs_id)
-
-    for multi in (False, True):
-        params = [
-            {"b_id": owner, "b_ps": s[0], "b_pe": s[1], "b_rs": s[2], "b_re": s[3]}
-            for (is_multi, owner), s in ranges.items()
-            if is_multi == multi
+            numeric = single
+        if len(numeric):
+            values = np.fromiter(
+                (numbers[i] for i in numeric.tolist()), dtype=np.float64, count=len(numeric)
+            )
+            add_to_rollups(connection, owner_all[numeric], micros_all[numeric], values)
+        datastreams = cols.datastreams
+        hook: list[tuple[int, int, datetime, float | None]] = [
+            (datastreams[i], ids[i], readings[i].phenomenon_start, numbers[i])
+            for i in single.tolist()
         ]
-        if params:
-            connection.execute(_EXTEND[multi], params)
-
-    if latest:
-        numeric: list[dict[str, Any]] = []
-        other: list[dict[str, Any]] = []
-        for owner, (reading, obs_id) in latest.items():
-            row: dict[str, Any] = {
-                "datastream_id": owner,
-                "observation_id": obs_id,
-                "phenomenon_time": reading.phenomenon_start,
-                "received_at": now,
-            }
-            result = reading.result
-            if isinstance(result, (int, float)) and not isinstance(result, bool):
-                row["result_number"] = float(result)
-                numeric.append(row)
-            else:
-                row["result_json"] = result
-                other.append(row)
-        if numeric:
-            connection.execute(_latest_upsert(dialect, True), numeric)
-        if other:
-            connection.execute(_latest_upsert(dialect, False), other)
-
-    add_to_rollups(connection, roll_ids, roll_times, roll_values)
-
-    if hook:
         _evaluate(db_session, hook, now)
-    notices.queue_many(db_session, "Observation", [obs_id for _, obs_id in stored], "create")
+    notices.queue_many(db_session, "Observation", [i for i in ids if i is not None], "create")
+
+
+def _extend_ranges(
+    connection: Connection,
+    dialect: str,
+    cols: obs_insert.Columns,
+    where: np.ndarray,
+    multi_all: np.ndarray,
+    owner_all: np.ndarray,
+    micros_all: np.ndarray,
+) -> None:
+    """One statement per kind (Datastream, MultiDatastream) widening their time ranges."""
+    readings = cols.readings
+    optional = {column for column, _ in cols.optional}
+    starts = micros_all[where]
+    ends = starts.copy()
+    low = np.full(len(where), _NO_TIME_LOW, dtype=np.int64)
+    high = np.full(len(where), _NO_TIME_HIGH, dtype=np.int64)
+    if "phenomenon_time_end" in optional or "result_time" in optional:
+        for j, i in enumerate(where.tolist()):
+            reading = readings[i]
+            if reading.phenomenon_end is not None:
+                ends[j] = to_micros(reading.phenomenon_end)
+            if reading.result_time is not None:
+                low[j] = high[j] = to_micros(reading.result_time)
+    keys = owner_all[where] * 2 + multi_all[where]
+    order = np.argsort(keys, kind="stable")
+    keys, starts, ends, low, high = keys[order], starts[order], ends[order], low[order], high[order]
+    first, _last = _group_edges(keys)
+    group_keys = keys[first]
+    figures = (
+        np.minimum.reduceat(starts, first),
+        np.maximum.reduceat(ends, first),
+        np.minimum.reduceat(low, first),
+        np.maximum.reduceat(high, first),
+    )
+    for multi in (False, True):
+        pick = (group_keys % 2 == 1) if multi else (group_keys % 2 == 0)
+        if not pick.any():
+            continue
+        owners = (group_keys[pick] // 2).tolist()
+        ps, pe, rs, re = (f[pick] for f in figures)
+        rs_list: list[int | None] = [None if v == _NO_TIME_LOW else v for v in rs.tolist()]
+        re_list: list[int | None] = [None if v == _NO_TIME_HIGH else v for v in re.tolist()]
+        sql = _EXTEND[(multi, dialect)]
+        if dialect == "postgresql":
+            arrays = (owners, ps.tolist(), pe.tolist(), rs_list, re_list)
+            connection.exec_driver_sql(sql, tuple(obs_insert.pg_array(a) for a in arrays))
+        else:
+            rows = list(
+                zip(
+                    owners,
+                    obs_insert.sqlite_times(ps),
+                    obs_insert.sqlite_times(pe),
+                    _sqlite_optional(rs_list),
+                    _sqlite_optional(re_list),
+                    strict=True,
+                )
+            )
+            connection.exec_driver_sql(sql, rows)
+
+
+def _sqlite_optional(micros: list[int | None]) -> list[str | None]:
+    if None not in micros:
+        return list(obs_insert.sqlite_times(micros))
+    return [None if m is None else obs_insert.sqlite_times([m])[0] for m in micros]
+
+
+def _update_latest(
+    connection: Connection,
+    dialect: str,
+    cols: obs_insert.Columns,
+    single: np.ndarray,
+    owner_all: np.ndarray,
+    micros_all: np.ndarray,
+    obs_all: np.ndarray,
+    now: datetime,
+) -> None:
+    """Each datastream's newest reading of the batch (by phenomenon time; the later one of
+    the batch on a tie) replaces its latest value unless that is newer still."""
+    owners, micros = owner_all[single], micros_all[single]
+    order = np.lexsort((single, micros, owners))
+    _first, last = _group_edges(owners[order])
+    chosen = single[order[last]].tolist()
+    numbers = [cols.numbers[i] for i in chosen]
+    texts = [
+        None if n is not None else json.dumps(cols.readings[i].result)
+        for i, n in zip(chosen, numbers, strict=True)
+    ]
+    ds = owner_all[chosen].tolist()
+    obs = obs_all[chosen].tolist()
+    times = micros_all[chosen].tolist()
+    sql = _LATEST[dialect]
+    if dialect == "postgresql":
+        arrays = (ds, obs, times, numbers)
+        connection.exec_driver_sql(sql, (now, *(obs_insert.pg_array(a) for a in arrays), texts))
+    else:
+        received = obs_insert.sqlite_time(now)
+        rows = list(
+            zip(
+                ds,
+                obs,
+                obs_insert.sqlite_times(times),
+                numbers,
+                texts,
+                [received] * len(ds),
+                strict=True,
+            )
+        )
+        connection.exec_driver_sql(sql, rows)
 
 
 def _evaluate(
