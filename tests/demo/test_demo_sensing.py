@@ -79,7 +79,9 @@ def test_the_demo_has_alert_rules_and_active_alerts_with_a_drainage_case(city: S
     assert all(r.threshold == 20.0 and r.open_case for r in flood)
     active = city.scalars(select(Alert).where(Alert.state == AlertState.ACTIVE)).all()
     assert len(active) >= 3
-    assert {a.rule_id for a in active} & {r.id for r in flood}
+    flooded = [a for a in active if a.rule_id in {r.id for r in flood}]
+    assert flooded
+    assert all(a.case_id is not None for a in flooded), [a.message for a in flooded]
 
 
 def test_seeding_the_sensors_twice_adds_nothing(city: Session) -> None:
