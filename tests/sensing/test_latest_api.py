@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -131,3 +132,13 @@ def test_unknown_format_is_refused(client: TestClient, gauges: dict[str, Gauge])
     response = client.get("/api/sensing/latest", params={"format": "kml"})
     assert response.status_code in (400, 422)
     assert "format" in response.text
+
+
+@pytest.mark.parametrize("geojson", [False, True])
+def test_the_written_out_document_says_exactly_what_the_values_say(
+    db: Session, gauges: dict[str, Gauge], geojson: bool
+) -> None:
+    values = service.latest_values(db, include_restricted=True)
+    expected = service.as_geojson(values) if geojson else {"count": len(values), "items": values}
+    document = service.latest_document(db, include_restricted=True, geojson=geojson)
+    assert json.loads(document) == expected

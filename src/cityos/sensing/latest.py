@@ -7,11 +7,12 @@ Things are left out unless the caller may see them.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from cityos.errors import InvalidInput
@@ -119,20 +120,27 @@ def scoped_datastreams(
     return query
 
 
-def latest_values(
+def _latest_query(
     db_session: Session,
     *,
-    area: str | None = None,
-    observed_property: str | None = None,
-    bbox: BBox | None = None,
-    include_restricted: bool = False,
-) -> list[dict[str, Any]]:
-    """Every matching datastream's latest reading, by datastream id."""
+    area: str | None,
+    observed_property: str | None,
+    bbox: BBox | None,
+    include_restricted: bool,
+    raw_json: bool,
+) -> Select[Any]:
+    """The latest rows with their datastream, property, Thing and first Location.
+
+    ``raw_json``: the JSON columns come back as their text, to be copied into a document."""
     first = first_location()
+    unit: Any = Datastream.unit_of_measurement
+    result_json: Any = LatestValue.result_json
+    if raw_json:
+        unit, result_json = cast(unit, Text), cast(result_json, Text)
     query = select(
         Datastream.id,
         Datastream.name,
-        Datastream.unit_of_measurement,
+        unit.label("unit"),
         ObservedProperty.id.label("property_id"),
         ObservedProperty.name.label("property_name"),
         Thing.id.label("thing_id"),
@@ -145,7 +153,7 @@ def latest_values(
         LatestValue.observation_id,
         LatestValue.phenomenon_time,
         LatestValue.result_number,
-        LatestValue.result_json,
+        result_json.label("result_json"),
     ).join(LatestValue, LatestValue.datastream_id == Datastream.id)
     query = scoped_datastreams(
         db_session,
@@ -155,20 +163,35 @@ def latest_values(
         bbox=bbox,
         include_restricted=include_restricted,
     )
-    query = (
+    return (
         query.join(ObservedProperty, ObservedProperty.id == Datastream.observed_property_id)
         .outerjoin(first, first.c.thing_id == Thing.id)
         .outerjoin(Location, Location.id == first.c.location_id)
         .order_by(Datastream.id)
         .limit(MAX_ITEMS)
     )
+
+
+def latest_values(
+    db_session: Session,
+    *,
+    area: str | None = None,
+    observed_property: str | None = None,
+    bbox: BBox | None = None,
+    include_restricted: bool = False,
+) -> list[dict[str, Any]]:
+    """Every matching datastream's latest reading, by datastream id."""
+    query = _latest_query(
+        db_session,
+        area=area,
+        observed_property=observed_property,
+        bbox=bbox,
+        include_restricted=include_restricted,
+        raw_json=False,
+    )
     return [
         {
-            "datastream": {
-                "id": row.id,
-                "name": row.name,
-                "unit": row.unit_of_measurement,
-            },
+            "datastream": {"id": row.id, "name": row.name, "unit": row.unit},
             "observed_property": {"id": row.property_id, "name": row.property_name},
             "thing": {"id": row.thing_id, "name": row.thing_name},
             "location": {
@@ -186,6 +209,63 @@ def latest_values(
         }
         for row in db_session.execute(query)
     ]
+
+
+def latest_document(
+    db_session: Session,
+    *,
+    area: str | None = None,
+    observed_property: str | None = None,
+    bbox: BBox | None = None,
+    include_restricted: bool = False,
+    geojson: bool = False,
+) -> str:
+    """What :func:`latest_values` (or :func:`as_geojson` of it) gives, as JSON text.
+
+    The map asks for every datastream at once: the stored JSON (units, non-numeric results)
+    is copied in as text and each item is written straight out, instead of decoding it
+    into dictionaries and encoding them again — several times faster for 10,000 items.
+    """
+    query = _latest_query(
+        db_session,
+        area=area,
+        observed_property=observed_property,
+        bbox=bbox,
+        include_restricted=include_restricted,
+        raw_json=True,
+    )
+    text = json.dumps
+    parts: list[str] = []
+    for row in db_session.execute(query):
+        result = text(row.result_number) if row.result_number is not None else row.result_json
+        common = (
+            f'"datastream":{{"id":{row.id},"name":{text(row.name)},"unit":{row.unit or "null"}}},'
+            f'"observed_property":{{"id":{row.property_id},"name":{text(row.property_name)}}},'
+            f'"thing":{{"id":{row.thing_id},"name":{text(row.thing_name)}}},'
+        )
+        tail = (
+            f'"observation":{row.observation_id},'
+            f'"phenomenon_time":"{row.phenomenon_time.isoformat()}",'
+            f'"result":{result or "null"}'
+        )
+        place = (
+            f'"id":{row.location_id},"lon":{text(row.lon)},"lat":{text(row.lat)},'
+            f'"grid":{text(row.grid_code)},"district":{text(row.district_code)}'
+        )
+        if not geojson:
+            location = f"{{{place}}}" if row.location_id is not None else "null"
+            parts.append(f'{{{common}"location":{location},{tail}}}')
+        elif row.location_id is not None and row.lon is not None and row.lat is not None:
+            parts.append(
+                f'{{"type":"Feature","id":{row.id},'
+                f'"geometry":{{"type":"Point","coordinates":[{text(row.lon)},{text(row.lat)}]}},'
+                f'"properties":{{{common}{tail},'
+                f'"grid":{text(row.grid_code)},"district":{text(row.district_code)}}}}}'
+            )
+    body = ",".join(parts)
+    if geojson:
+        return f'{{"type":"FeatureCollection","features":[{body}]}}'
+    return f'{{"count":{len(parts)},"items":[{body}]}}'
 
 
 def as_geojson(items: list[dict[str, Any]]) -> dict[str, Any]:
