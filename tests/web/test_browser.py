@@ -17,8 +17,17 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def demo_server(database_url: str, engine: Engine) -> Iterator[str]:
-    """The demo city served by uvicorn in a thread; yields its base URL."""
+def demo_server(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The demo city served by uvicorn in a thread; yields its base URL.
+
+    With small histories, as in tests/demo: the map needs the city, not 10 million readings.
+    """
+    monkeypatch.setattr("cityos.demo.datahub.BIG_ROWS", 2_000)
+    monkeypatch.setattr("cityos.demo.sensing.SENSORS", 60)
+    monkeypatch.setattr("cityos.demo.sensing.BIG_OBSERVATIONS", 30_000)
+    monkeypatch.setattr("cityos.demo.sensing.SMALL_OBSERVATIONS", 20_000)
     with transaction(make_session_factory(engine)) as db_session:
         seed(db_session)
     with live_server(database_url, engine) as url:
