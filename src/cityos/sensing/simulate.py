@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from cityos.db import transaction, utcnow
 from cityos.errors import InvalidInput, Unprocessable
 from cityos.geo import service as geo_service
-from cityos.geo.models import AreaLevel
 from cityos.sensing.models import (
     Datastream,
     FeatureOfInterest,
@@ -110,7 +109,7 @@ class Places:
 
 def random_places(db_session: Session, rng: np.random.Generator, n: int) -> Places:
     """``n`` points spread over the city's grid cells (each inside its cell)."""
-    cells = geo_service.list_areas(db_session, level=AreaLevel.GRID)
+    cells = geo_service.list_areas(db_session, level=geo_service.AreaLevel.GRID)
     if not cells:
         cells = geo_service.list_areas(db_session)
     if not cells:
@@ -131,8 +130,8 @@ def random_places(db_session: Session, rng: np.random.Generator, n: int) -> Plac
     return Places(
         lon=lon,
         lat=lat,
-        grid=list(located.codes_at(AreaLevel.GRID)),
-        district=list(located.codes_at(AreaLevel.DISTRICT)),
+        grid=list(located.codes_at(geo_service.AreaLevel.GRID)),
+        district=list(located.codes_at(geo_service.AreaLevel.DISTRICT)),
     )
 
 

@@ -21,7 +21,6 @@ from cityos.auth.models import Role, User
 from cityos.deps import SessionDep
 from cityos.errors import NotFound
 from cityos.geo import service as geo_service
-from cityos.geo.models import AreaLevel
 from cityos.sensing import service
 from cityos.sensing.models import Datastream, LatestValue, Location, ObservedProperty, Thing
 from cityos.sensing.models import thing_locations as links
@@ -51,8 +50,9 @@ def property_choices(page: Page, db: Session) -> list[dict[str, Any]]:
 
 
 def area_choices(page: Page, db: Session) -> list[dict[str, str]]:
-    areas = geo_service.list_areas(db, level=AreaLevel.DISTRICT) or geo_service.list_areas(
-        db, level=AreaLevel.CITY
+    level = geo_service.AreaLevel
+    areas = geo_service.list_areas(db, level=level.DISTRICT) or geo_service.list_areas(
+        db, level=level.CITY
     )
     zh = page.language == "zh-CN"
     return [

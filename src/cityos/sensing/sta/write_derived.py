@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from cityos.db import utcnow
 from cityos.sensing import models as m
-
-INTERVALS = (60, 3600, 86400)
+from cityos.sensing.rollups import INTERVALS
 
 
 def result_columns(result: Any) -> tuple[float | None, Any]:
