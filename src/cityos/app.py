@@ -37,6 +37,9 @@ from cityos.notify import api as notify_api
 from cityos.notify import views as notify_views
 from cityos.sensing import api as sensing_api
 from cityos.sensing import ingest as sensing_ingest
+from cityos.ops import api as ops_api
+from cityos.ops import live as ops_live
+from cityos.ops import views as ops_views
 from cityos.sensing import views as sensing_views
 from cityos.sensing.sta import api as sta_api
 from cityos.web import views as web_views
@@ -108,6 +111,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         sensing_api,
         sensing_views,
         sta_api,
+        ops_api,
+        ops_live,
+        ops_views,
     )
     for router in cases_web.ROUTERS:  # first: public intake APIs are the hottest paths
         app.include_router(router)

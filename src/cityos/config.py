@@ -155,6 +155,17 @@ class Settings(BaseSettings):
         description="Raw observations older than this are removed by `cityos sensing prune`; "
         "rollups are kept.",
     )
+    ops_cache_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How long the operations center keeps a computed figure; any event that "
+        "changes it drops it sooner. 0 turns the cache off.",
+    )
+    ops_relay: bool = Field(
+        True,
+        description="With a broker configured, relay live events (cases, alerts, readings, "
+        "operator notes) between CityOS processes over MQTT, so every screen hears them.",
+    )
     chromium_path: str | None = Field(
         None,
         description="The Chromium (or Chrome) executable that prints assessment reports to "

@@ -8,6 +8,7 @@ from cityos.cases import models as cases_models
 from cityos.datahub import models as datahub_models
 from cityos.geo import models as geo_models
 from cityos.notify import models as notify_models
+from cityos.ops import models as ops_models
 from cityos.sensing import models as sensing_models
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "geo_models",
     "instance",
     "notify_models",
+    "ops_models",
     "sensing_models",
 ]

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityos.audit.service import Actor, record
-from cityos.cases import catalog_cache, notifications, photos, sla
+from cityos.cases import catalog_cache, notices, notifications, photos, sla
 from cityos.cases.catalog import get_category, unknown_service
 from cityos.cases.catalog_cache import AttributeInfo, CategoryInfo
 from cityos.cases.models import (
@@ -447,6 +447,7 @@ def open_case(
         base_url=policy.base_url,
         reporter_email=email,
     )
+    notices.announce(db_session, case, kind="submitted", category=category.service_code)
     return case
 
 

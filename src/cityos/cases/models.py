@@ -180,6 +180,9 @@ class Case(Base):
         Index("ix_cases_cases_category_requested", "category_id", "requested_at"),
         Index("ix_cases_cases_department_status", "department_id", "status"),
         Index("ix_cases_cases_lat_lon", "lat", "lon"),
+        # The operations center: what ended when, and open cases per district and grid cell
+        Index("ix_cases_cases_resolved_at", "resolved_at"),
+        Index("ix_cases_cases_status_area", "status", "district_id", "grid_id"),
         # Sparse columns get partial indexes: most cases (imports above all) have no client
         # address, assignee, duplicate, token or running clock, and skip these indexes.
         _partial("ix_cases_cases_ip_requested", "submitted_ip", "requested_at"),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from cityos.audit.service import Actor, record
 from cityos.auth import service as auth_service
 from cityos.auth.models import Role, User
-from cityos.cases import notifications, photos, sla
+from cityos.cases import notices, notifications, photos, sla
 from cityos.cases.intake import CasePolicy, Problem, clean_text, new_follower, raise_problems
 from cityos.cases.intake import validate_email_address as _validate_email
 from cityos.cases.models import (
@@ -217,6 +217,7 @@ def _add_update(
     if public and note:
         case.status_notes = note
     db_session.flush()
+    notices.announce(db_session, case, kind=kind, status_from=status_from)
     return update
 
 
