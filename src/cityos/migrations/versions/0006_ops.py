@@ -36,9 +36,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_notes")),
     )
-    op.create_index(
-        "ix_ops_notes_target", "ops_notes", ["target_type", "target_ref", "created_at"]
-    )
+    op.create_index("ix_ops_notes_target", "ops_notes", ["target_type", "target_ref", "created_at"])
     op.create_index(op.f("ix_ops_notes_created_at"), "ops_notes", ["created_at"])
     op.create_index("ix_cases_cases_resolved_at", "cases_cases", ["resolved_at"])
     op.create_index(
