@@ -299,9 +299,11 @@ def demo(
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     console.print(f"Database: {shown}")
     if serve_after:
+        from cityos.demo.cases_stream import start_live_cases
         from cityos.demo.sensing import start_live_readings
 
         start_live_readings(settings.database_url)  # a daemon thread: live sensor readings
+        start_live_cases(settings.database_url)  # and one for new citizen reports
         console.print(f"CityOS demo city at [bold]{url}[/bold] (API docs at {url}docs)")
         _serve(host, port)
 

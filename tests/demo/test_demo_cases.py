@@ -170,3 +170,27 @@ def test_the_full_demo_has_about_50000_cases_and_a_supervisor(db: Session) -> No
     supervisor = auth_service.get_user_by_email(db, email="supervisor.cmb@example.org")
     assert set(supervisor.roles) == {"staff", "supervisor"}
     assert db.scalar(select(func.count()).select_from(Category)) >= 30
+
+
+def test_the_demo_stream_opens_routed_reports_that_live_screens_hear(
+    db: Session, database_url: str
+) -> None:
+    from typing import Any
+
+    from cityos import events
+    from cityos.cases import notices
+    from cityos.demo.cases_stream import LiveCases
+
+    seed_city(db)
+    heard: list[dict[str, Any]] = []
+    unsubscribe = events.subscribe(notices.TOPIC, lambda _topic, p: heard.append(p))
+    stream = LiveCases(database_url, period_s=3600)
+    try:
+        ids = [stream.open_one() for _ in range(3)]
+    finally:
+        stream.close()
+        unsubscribe()
+    cases = [db.get(Case, case_id) for case_id in ids]
+    assert all(case is not None and case.source == "web" for case in cases)
+    assert all(case is not None and case.district_id is not None for case in cases)
+    assert [event["id"] for event in heard] == ids
