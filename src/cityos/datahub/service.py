@@ -22,6 +22,7 @@ from cityos.audit import service as audit
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
 from cityos.datahub import physical, storage
+from cityos.datahub.board import HubBoard, board_metrics
 from cityos.datahub.ingest import LoadOptions, load_file, validate_file
 from cityos.datahub.models import (
     Access,
@@ -513,6 +514,7 @@ def hub_metrics(
 
 __all__ = [
     "FacetValue",
+    "HubBoard",
     "LoadOptions",
     "Migration",
     "Report",
@@ -520,6 +522,7 @@ __all__ = [
     "RowQuery",
     "SearchResult",
     "assessment_metrics",
+    "board_metrics",
     "current_schema",
     "fetch_rows",
     "hub_metrics",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from cityos import events
@@ -338,6 +338,41 @@ def acknowledge(
         summary=alert.message,
     )
     _queue_event(db_session, event_payload(alert) | {"acknowledged": True})
+    return alert
+
+
+def link_case(db_session: Session, *, alert_id: int, case_id: int, actor: Actor) -> Alert:
+    """Record that case ``case_id`` was opened for an alert (an operator's dispatch); audited.
+
+    NotFound when the alert or the case does not exist; Conflict when the alert already has
+    a case (checked in the UPDATE itself, so two operators cannot both link one)."""
+    alert = get_alert(db_session, alert_id=alert_id)
+    cases_service.get_case(db_session, case_id=case_id)
+    linked = False
+    if alert.case_id is None:
+        result = db_session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.case_id.is_(None))
+            .values(case_id=case_id)
+            .execution_options(synchronize_session=False)
+        )
+        linked = getattr(result, "rowcount", 0) == 1
+    db_session.refresh(alert)
+    if not linked:
+        raise Conflict(
+            f"Alert {alert_id} already has case {alert.case_id}; open that case instead of "
+            "dispatching another."
+        )
+    record(
+        db_session,
+        actor=actor,
+        action="sensing.alert.link_case",
+        entity_type="sensing_alert",
+        entity_id=alert.id,
+        summary=f"case {case_id}: {alert.message}",
+        after={"case_id": case_id},
+    )
+    _queue_event(db_session, event_payload(alert))
     return alert
 
 

@@ -18,7 +18,18 @@ from sqlalchemy.orm import Session
 from cityos.db import utcnow
 from cityos.errors import InvalidInput, NotFound
 from cityos.sensing import aggregate
-from cityos.sensing.alerts import AlertPage, acknowledge, get_alert, list_alerts
+from cityos.sensing.alerts import AlertPage, acknowledge, get_alert, link_case, list_alerts
+from cityos.sensing.board import (
+    AlertCounts,
+    AlertPoint,
+    Reporting,
+    SensorLayer,
+    SensorPoint,
+    active_alert_points,
+    alert_board,
+    reporting,
+    sensor_points,
+)
 from cityos.sensing.evaluate import check_silent, on_readings
 from cityos.sensing.latest import (
     BBox,
@@ -48,10 +59,17 @@ from cityos.sensing.rules import (
 )
 
 __all__ = [
+    "AlertCounts",
     "AlertPage",
+    "AlertPoint",
     "BBox",
+    "Reporting",
     "RuleInput",
+    "SensorLayer",
+    "SensorPoint",
     "acknowledge",
+    "active_alert_points",
+    "alert_board",
     "area_aggregate",
     "as_geojson",
     "assessment_metrics",
@@ -63,11 +81,14 @@ __all__ = [
     "get_rule",
     "latest_document",
     "latest_values",
+    "link_case",
     "list_alerts",
     "list_dead_letters",
     "list_rules",
     "on_readings",
     "parse_bbox",
+    "reporting",
+    "sensor_points",
     "update_rule",
 ]
 
