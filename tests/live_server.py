@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from cityos.app import create_app
 from cityos.config import Settings
+from cityos.ops import live
 from tests.conftest import need_service
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -61,5 +62,6 @@ def live_server(database_url: str, engine: Engine) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        live.close_streams()  # open event streams would hold the server's shutdown
         server.should_exit = True
         thread.join(timeout=10)

@@ -35,11 +35,12 @@ from cityos.geo import api as geo_api
 from cityos.geo import views as geo_views
 from cityos.notify import api as notify_api
 from cityos.notify import views as notify_views
-from cityos.sensing import api as sensing_api
-from cityos.sensing import ingest as sensing_ingest
 from cityos.ops import api as ops_api
 from cityos.ops import live as ops_live
 from cityos.ops import views as ops_views
+from cityos.relay import start_relay
+from cityos.sensing import api as sensing_api
+from cityos.sensing import ingest as sensing_ingest
 from cityos.sensing import views as sensing_views
 from cityos.sensing.sta import api as sta_api
 from cityos.web import views as web_views
@@ -64,7 +65,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if worker:
             worker.start()
         stop_mqtt = sensing_ingest.start_in_server(settings, session_factory)
+        stop_relay = start_relay(settings)  # helper C: live events between processes
         yield
+        stop_relay()
         stop_mqtt()
         if worker:
             worker.stop()

@@ -212,15 +212,23 @@ def apikey_revoke(key_id: Annotated[int, typer.Argument(help="The key's id.")]) 
 
 
 def _serve(host: str, port: int) -> None:
+    import socket
+
     import uvicorn
 
     from cityos.app import create_app
+    from cityos.ops import live
+
+    class _Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            live.close_streams()  # event streams never end by themselves
+            await super().shutdown(sockets)
 
     try:
         application = create_app()
     except CityOSError as error:
         fail(error)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    _Server(uvicorn.Config(application, host=host, port=port, log_level="info")).run()
 
 
 @app.command()
@@ -239,6 +247,7 @@ def worker(
     """Run the background worker: SLA escalations, e-mail and webhook delivery."""
     import time
 
+    from cityos.relay import start_relay
     from cityos.worker import run_once
 
     settings = get_settings()
@@ -247,15 +256,19 @@ def worker(
         ensure_schema_current(engine)
         factory = make_session_factory(engine)
         interval = settings.worker_interval_seconds or 30.0
-        while True:
-            report = run_once(factory, settings)
-            console.print(
-                f"escalated {report.escalated} case(s), notified {report.notified}; "
-                f"delivery: {report.delivered}"
-            )
-            if once:
-                return
-            time.sleep(interval)
+        stop_relay = start_relay(settings)  # escalations reach screens in other processes
+        try:
+            while True:
+                report = run_once(factory, settings)
+                console.print(
+                    f"escalated {report.escalated} case(s), notified {report.notified}; "
+                    f"delivery: {report.delivered}"
+                )
+                if once:
+                    return
+                time.sleep(interval)
+        finally:
+            stop_relay()
     except CityOSError as error:
         fail(error)
     finally:

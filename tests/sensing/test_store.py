@@ -203,7 +203,13 @@ def test_change_notices_are_published_after_commit_and_never_after_rollback(
         unsubscribe()
     observations = [p for p in heard if p["entity"] == "Observation"]
     assert observations == [
-        {"entity": "Observation", "op": "create", "ids": result.ids, "fields": None}
+        {
+            "entity": "Observation",
+            "op": "create",
+            "ids": result.ids,
+            "fields": None,
+            "datastreams": [ds.id],
+        }
     ]
 
 

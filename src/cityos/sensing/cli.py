@@ -13,6 +13,7 @@ from cityos.cli_support import console, fail
 from cityos.config import get_settings
 from cityos.db import make_engine, make_session_factory
 from cityos.errors import CityOSError
+from cityos.relay import start_relay
 
 app = typer.Typer(help="Sensors: observations, retention.", no_args_is_help=True)
 
@@ -76,8 +77,10 @@ def ingest(
     worker.start()
     if bridge is not None:
         bridge.start()
+    stop_relay = start_relay(settings)  # alerts and readings reach screens in other processes
     console.print(f"Ingesting from {config.host}:{config.port} as {config.client_id}.")
     stop.wait()
+    stop_relay()
     worker.stop()
     if bridge is not None:
         bridge.stop()

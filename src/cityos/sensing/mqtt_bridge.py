@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cityos import events
 from cityos.config import Settings
+from cityos.relay import relayed
 from cityos.sensing import mqtt_topics, notices
 from cityos.sensing.sta.access import visible_clause
 from cityos.sensing.sta.entities import BY_NAME, EntityType, Link
@@ -144,6 +145,8 @@ class MqttBridge:
             self._client.loop_stop()
 
     def _heard(self, _topic: str, payload: dict[str, Any]) -> None:
+        if relayed(payload):
+            return  # the process that stored these already published their notifications
         try:
             self._queue.put_nowait(payload)
         except queue.Full:

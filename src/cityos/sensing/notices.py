@@ -2,7 +2,9 @@
 bus (``sta.changed``) only after the transaction commits, so no one hears of rolled-back work.
 
 The payload is ``{"entity": <STA entity name>, "op": "create"|"update"|"delete",
-"ids": [...], "fields": [...] | None}`` (``fields``: the wire names an update changed).
+"ids": [...], "fields": [...] | None}`` (``fields``: the wire names an update changed); new
+readings (``Observation`` creates by the store) also carry ``"datastreams": [...]``, the
+distinct ids of the datastreams they belong to, for live screens.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ TOPIC = "sta.changed"
 Op = Literal["create", "update", "delete"]
 
 _PENDING = "cityos.sensing.notices"
+_OWNERS = "cityos.sensing.notices.datastreams"
 
 Key = tuple[str, str, tuple[str, ...] | None]
 
@@ -42,8 +45,10 @@ def queue_many(
     op: Op,
     *,
     fields: Iterable[str] | None = None,
+    datastreams: Iterable[int] | None = None,
 ) -> None:
-    """Announce changes of many entities of one kind once ``db_session`` commits."""
+    """Announce changes of many entities of one kind once ``db_session`` commits
+    (``datastreams``: for readings, the datastreams they belong to)."""
     pending: dict[Key, list[int]] | None = db_session.info.get(_PENDING)
     if pending is None:
         pending = {}
@@ -53,21 +58,29 @@ def queue_many(
             event.listen(db_session, "after_rollback", _after_rollback)
     key: Key = (entity_name, op, tuple(sorted(fields)) if fields is not None else None)
     pending.setdefault(key, []).extend(entity_ids)
+    if datastreams is not None:
+        owners: dict[Key, set[int]] = db_session.info.setdefault(_OWNERS, {})
+        owners.setdefault(key, set()).update(datastreams)
 
 
 def _after_commit(db_session: Session) -> None:
     pending: dict[Key, list[int]] | None = db_session.info.pop(_PENDING, None)
+    owners: dict[Key, set[int]] = db_session.info.pop(_OWNERS, None) or {}
     if not pending:
         return
-    for (entity_name, op, fields), ids in pending.items():
+    for key, ids in pending.items():
+        entity_name, op, fields = key
         payload: dict[str, Any] = {
             "entity": entity_name,
             "op": op,
             "ids": ids,
             "fields": list(fields) if fields is not None else None,
         }
+        if key in owners:
+            payload["datastreams"] = sorted(owners[key])
         events.publish(TOPIC, payload)
 
 
 def _after_rollback(db_session: Session) -> None:
     db_session.info.pop(_PENDING, None)
+    db_session.info.pop(_OWNERS, None)

@@ -406,7 +406,13 @@ def _follow_up(
             for i in single.tolist()
         ]
         _evaluate(db_session, hook, now)
-    notices.queue_many(db_session, "Observation", [i for i in ids if i is not None], "create")
+    notices.queue_many(
+        db_session,
+        "Observation",
+        [i for i in ids if i is not None],
+        "create",
+        datastreams=np.unique(owner_all[single]).tolist() if len(single) else (),
+    )
 
 
 def _extend_ranges(
