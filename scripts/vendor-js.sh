@@ -18,6 +18,8 @@ SWAGGER_UI_VERSION="5.35.0"
 SWAGGER_UI_INTEGRITY="sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ=="
 ECHARTS_VERSION="5.6.0"
 ECHARTS_INTEGRITY="sha512-oTbVTsXfKuEhxftHqL5xprgLoc0k7uScAwtryCgWF6hPYFLRwOUHiFmHGCBKP5NPFNkDVopOieyUqYGH8Fa3kA=="
+MARKERCLUSTER_VERSION="1.5.3"
+MARKERCLUSTER_INTEGRITY="sha512-vPTw/Bndq7eQHjLBVlWpnGeLa3t+3zGiuM7fJwCkiMFq+nmRuG3RI3f7f4N4TDX7T4NpbAXpR2+NTRSEGfCSeA=="
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
@@ -64,6 +66,7 @@ LEAFLET_SRC="$(fetch leaflet "${LEAFLET_VERSION}" "${LEAFLET_INTEGRITY}")"
 HTMX_SRC="$(fetch htmx.org "${HTMX_VERSION}" "${HTMX_INTEGRITY}")"
 SWAGGER_UI_SRC="$(fetch swagger-ui-dist "${SWAGGER_UI_VERSION}" "${SWAGGER_UI_INTEGRITY}")"
 ECHARTS_SRC="$(fetch echarts "${ECHARTS_VERSION}" "${ECHARTS_INTEGRITY}")"
+MARKERCLUSTER_SRC="$(fetch leaflet.markercluster "${MARKERCLUSTER_VERSION}" "${MARKERCLUSTER_INTEGRITY}")"
 
 # --- Leaflet ---------------------------------------------------------------
 src="${LEAFLET_SRC}"
@@ -99,6 +102,14 @@ cp "${src}/dist/echarts.min.js" "${src}/LICENSE" "${dst}/"
 if [[ -f "${src}/NOTICE" ]]; then cp "${src}/NOTICE" "${dst}/"; fi
 cp "${src}/licenses/LICENSE-d3" "${dst}/licenses/"
 
+# --- Leaflet.markercluster (the operations center's clustered cases) ------
+# The package calls its licence MIT-LICENCE.txt; it ships here as LICENSE.
+src="${MARKERCLUSTER_SRC}"
+dst="$(reset_dir leaflet.markercluster)"
+cp "${src}/dist/leaflet.markercluster.js" "${src}/dist/MarkerCluster.css" \
+   "${src}/dist/MarkerCluster.Default.css" "${dst}/"
+cp "${src}/MIT-LICENCE.txt" "${dst}/LICENSE"
+
 # --- sanity checks ---------------------------------------------------------
 status=0
 while IFS= read -r -d '' lic; do
@@ -107,7 +118,7 @@ while IFS= read -r -d '' lic; do
         status=1
     fi
 done < <(find "${VENDOR_DIR}" -type f \( -name 'LICENSE*' -o -name 'NOTICE' \) -print0)
-for lib in leaflet htmx swagger-ui echarts; do
+for lib in leaflet htmx swagger-ui echarts leaflet.markercluster; do
     if [[ ! -s "${VENDOR_DIR}/${lib}/LICENSE" ]]; then
         echo "error: missing licence ${VENDOR_DIR}/${lib}/LICENSE" >&2
         status=1
@@ -119,5 +130,5 @@ if [[ -n "$(find "${VENDOR_DIR}" -name '*.map' -print -quit)" ]]; then
 fi
 [[ "${status}" -eq 0 ]] || exit "${status}"
 
-(cd "${VENDOR_DIR}" && find leaflet htmx swagger-ui echarts -type f | LC_ALL=C sort | xargs sha256sum)
+(cd "${VENDOR_DIR}" && find leaflet htmx swagger-ui echarts leaflet.markercluster -type f | LC_ALL=C sort | xargs sha256sum)
 echo "Done."

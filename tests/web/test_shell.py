@@ -151,7 +151,7 @@ def test_unknown_page_gets_a_friendly_404(client: TestClient) -> None:
 
 def test_vendored_libraries_carry_their_licences() -> None:
     vendor = Path(str(resources.files("cityos").joinpath("web", "static", "vendor")))
-    for library in ("leaflet", "htmx", "swagger-ui", "echarts"):
+    for library in ("leaflet", "htmx", "swagger-ui", "echarts", "leaflet.markercluster"):
         licence = vendor / library / "LICENSE"
         assert licence.is_file(), library
         assert licence.stat().st_size > 0, library

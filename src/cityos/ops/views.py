@@ -31,7 +31,7 @@ LAYERS = ("areas", "sensors", "alerts", "cases")
 SCRIPT_PREFIX = "ops.js."  # the strings the browser script needs
 
 
-def chosen_filters(request: Request, known_areas: set[str]) -> dict[str, str]:
+def chosen_filters(request: Request, known_areas: frozenset[str]) -> dict[str, str]:
     """The page's filters from its query string; unknown values fall back to the defaults."""
     query = request.query_params
     range_ = query.get("range", "today")
@@ -78,8 +78,7 @@ def script_strings(page: Page) -> str:
 
 def _screen(page: Page, db: Session, *, wall: bool) -> HTMLResponse:
     districts = district_choices(page, db)
-    known = {area.code for area in geo_service.list_areas(db)}
-    filters = chosen_filters(page.request, known)
+    filters = chosen_filters(page.request, geo_service.area_codes(db))
     context: dict[str, Any] = {
         "wall": wall,
         "filters": filters,

@@ -52,6 +52,8 @@ def navigation(user: User | None) -> list[NavItem]:
     ]
     if user is None:
         return items
+    if user.has_role(Role.OPERATOR):  # admins too
+        items.append(NavItem("nav.ops", "/ops"))
     if user.has_role(Role.STAFF, Role.SUPERVISOR, Role.OPERATOR):
         items.append(NavItem("nav.work_queue", "/staff/cases"))
     items.append(NavItem("nav.areas", "/admin/areas"))

@@ -1,0 +1,380 @@
+// The map: sensors coloured by their latest value, active alerts pulsing by severity, recent
+// cases clustered, the layer switcher and what a click shows in the side panel. The areas
+// choropleth and the drill-down breadcrumb are in ops-areas.js.
+(function () {
+  "use strict";
+  var ops = window.CityOps;
+  var element = document.getElementById("ops-map");
+  if (!ops || !element || !window.L) {
+    return;
+  }
+  var L = window.L;
+  var root = ops.root;
+  var map = L.map(element, { zoomControl: true, maxZoom: 19 }).setView([30.2, 120.1], 11);
+  if (root.dataset.tileUrl) {
+    L.tileLayer(root.dataset.tileUrl, {
+      attribution: root.dataset.tileAttribution || "",
+      maxZoom: 19,
+    }).addTo(map);
+  }
+  var propertySelect = document.getElementById("ops-property");
+  var shown = {}; // layer name → is its checkbox ticked
+  var groups = {
+    areas: L.featureGroup(),
+    sensors: L.featureGroup(),
+    alerts: L.featureGroup(),
+    cases: L.markerClusterGroup
+      ? L.markerClusterGroup({ maxClusterRadius: 45, showCoverageOnHover: false })
+      : L.featureGroup(),
+  };
+  var features = { areas: {}, alerts: {}, cases: {}, sensors: {} };
+  ops.sensor = { observedProperty: "", datastream: null, label: "" };
+  ops.mapkit = {}; // shared with ops-areas.js
+
+  Array.prototype.forEach.call(document.querySelectorAll('#ops-layers input[name="layer"]'), function (box) {
+    shown[box.value] = box.checked;
+    if (box.checked) {
+      groups[box.value].addTo(map);
+    }
+    box.addEventListener("change", function () {
+      shown[box.value] = box.checked;
+      if (box.checked) {
+        groups[box.value].addTo(map);
+      } else {
+        map.removeLayer(groups[box.value]);
+      }
+      if (ops.mapkit.onToggle) {
+        ops.mapkit.onToggle();
+      }
+    });
+  });
+
+  function mark(name, count) {
+    element.dataset[name] = String(count);
+    element.dataset[name + "Loaded"] = "true";
+  }
+
+  function failed(name) {
+    return function (error) {
+      element.dataset[name + "Loaded"] = "error";
+      ops.panel.say(ops.t("load_failed", { what: ops.t("layer." + name) }) + " " + error.message, true);
+    };
+  }
+
+  // --- sensors ----------------------------------------------------------------------------
+  function colour(share) {
+    var stops = [
+      [43, 138, 62],
+      [245, 159, 0],
+      [201, 42, 42],
+    ];
+    var x = Math.max(0, Math.min(1, share)) * 2;
+    var i = Math.min(1, Math.floor(x));
+    var f = x - i;
+    var rgb = stops[i].map(function (c, k) {
+      return Math.round(c + (stops[i + 1][k] - c) * f);
+    });
+    return "rgb(" + rgb.join(",") + ")";
+  }
+
+  function sensorSpec(props) {
+    return {
+      kind: "sensor",
+      ref: props.datastream_id,
+      title: props.name,
+      facts: [
+        [ops.t("thing"), props.thing],
+        [ops.t("value"), ops.number(props.value, 2) + " " + (props.unit || ""), "sensor-value"],
+        [ops.t("time"), ops.time(props.time)],
+      ],
+      link: { href: props.url || "/sensing/datastreams/" + props.datastream_id, text: ops.t("open_datastream") },
+      actions: [],
+      notes: null,
+    };
+  }
+
+  function fillProperties(data) {
+    var wanted = data.observed_property || "";
+    var names = data.properties || [];
+    var same =
+      propertySelect.options.length === names.length &&
+      names.every(function (name, i) {
+        return propertySelect.options[i].value === name;
+      });
+    if (!same) {
+      propertySelect.textContent = "";
+      names.forEach(function (name) {
+        var option = ops.el("option", "", name);
+        option.value = name;
+        propertySelect.appendChild(option);
+      });
+    }
+    propertySelect.value = wanted;
+    ops.sensor.observedProperty = wanted;
+  }
+
+  function loadSensors() {
+    return ops
+      .getJSON("/api/ops/layers/sensors?" + ops.query({ observed_property: ops.sensor.observedProperty }))
+      .then(function (data) {
+        fillProperties(data);
+        var values = (data.features || [])
+          .map(function (f) {
+            return f.properties.value;
+          })
+          .filter(function (v) {
+            return typeof v === "number";
+          });
+        var low = Math.min.apply(null, values.concat([Infinity]));
+        var high = Math.max.apply(null, values.concat([-Infinity]));
+        var span = high > low ? high - low : 1;
+        groups.sensors.clearLayers();
+        features.sensors = {};
+        L.geoJSON(data, {
+          pointToLayer: function (feature, latlng) {
+            var value = feature.properties.value;
+            return L.circleMarker(latlng, {
+              radius: ops.wall ? 9 : 7,
+              color: "#fff",
+              weight: 1,
+              fillColor: typeof value === "number" ? colour((value - low) / span) : "#868e96",
+              fillOpacity: 0.95,
+            });
+          },
+          onEachFeature: function (feature, layer) {
+            var props = feature.properties;
+            features.sensors[props.datastream_id] = props;
+            layer.on("click", function (event) {
+              L.DomEvent.stopPropagation(event);
+              ops.panel.show(sensorSpec(props));
+              ops.sensor.datastream = props.datastream_id;
+              ops.sensor.label = props.name;
+              ops.refresh(["sensor_trend"]);
+            });
+          },
+        }).eachLayer(function (layer) {
+          groups.sensors.addLayer(layer);
+        });
+        mark("sensors", (data.features || []).length);
+      })
+      .catch(failed("sensors"));
+  }
+
+  propertySelect.addEventListener("change", function () {
+    ops.sensor.observedProperty = propertySelect.value;
+    ops.sensor.datastream = null;
+    ops.refresh(["sensors", "sensor_trend"]);
+  });
+
+  // --- alerts -----------------------------------------------------------------------------
+  function alertSpec(props) {
+    var actions = [];
+    if (!props.acknowledged) {
+      actions.push({
+        label: ops.t("acknowledge"),
+        testid: "acknowledge",
+        run: function () {
+          return ops.postJSON("/api/ops/alerts/" + props.id + "/acknowledge", {}).then(function () {
+            props.acknowledged = true;
+            ops.panel.show(alertSpec(props));
+            ops.refresh(["alerts", "summary"]);
+            return ops.t("acknowledged_done");
+          });
+        },
+      });
+    }
+    if (!props.case_id) {
+      actions.push({
+        label: ops.t("dispatch_from_alert"),
+        testid: "dispatch-alert",
+        run: function () {
+          return ops.postJSON("/api/ops/dispatch", { alert_id: props.id }).then(function (result) {
+            props.case_id = result.case_id;
+            ops.panel.show(alertSpec(props));
+            ops.panel.dispatched(result);
+            ops.refresh(["alerts", "cases", "areas", "summary", "series"]);
+            return undefined;
+          });
+        },
+      });
+    }
+    var facts = [
+      [ops.t("severity"), ops.t("severity." + props.severity)],
+      [ops.t("started"), ops.time(props.started_at)],
+      [ops.t("state"), props.acknowledged ? ops.t("acknowledged") : ops.t("not_acknowledged"), "alert-state"],
+    ];
+    if (props.case_id) {
+      facts.push([ops.t("case"), "#" + props.case_id, "alert-case"]);
+    }
+    return {
+      kind: "alert",
+      ref: props.id,
+      title: props.message,
+      facts: facts,
+      link: { href: props.url || "/sensing/alerts", text: ops.t("open_alerts") },
+      actions: actions,
+      notes: { type: "alert", ref: props.id },
+    };
+  }
+
+  function loadAlerts() {
+    return ops
+      .getJSON("/api/ops/layers/alerts?" + ops.query())
+      .then(function (data) {
+        groups.alerts.clearLayers();
+        features.alerts = {};
+        var size = ops.wall ? 24 : 18;
+        var unacknowledged = 0;
+        var ids = [];
+        L.geoJSON(data, {
+          pointToLayer: function (feature, latlng) {
+            var props = feature.properties;
+            var classes = ["ops-alert", "sev-" + props.severity, "ops-alert-" + props.id];
+            if (!props.acknowledged) {
+              classes.push("pulsing");
+            }
+            return L.marker(latlng, {
+              icon: L.divIcon({ className: classes.join(" "), iconSize: [size, size] }),
+              title: props.message,
+              riseOnHover: true,
+              zIndexOffset: 1000,
+            });
+          },
+          onEachFeature: function (feature, layer) {
+            var props = feature.properties;
+            features.alerts[props.id] = props;
+            ids.push(props.id);
+            if (!props.acknowledged) {
+              unacknowledged += 1;
+            }
+            layer.on("click", function (event) {
+              L.DomEvent.stopPropagation(event);
+              ops.panel.show(alertSpec(props));
+            });
+          },
+        }).eachLayer(function (layer) {
+          groups.alerts.addLayer(layer);
+        });
+        element.dataset.alertIds = ids.join(",");
+        element.dataset.alertsUnacknowledged = String(unacknowledged);
+        mark("alerts", ids.length);
+        var current = ops.panel.current();
+        if (current && current.kind === "alert") {
+          var props = features.alerts[current.ref];
+          if (props) {
+            ops.panel.show(alertSpec(props));
+          } else {
+            ops.panel.say(ops.t("alert_gone"));
+          }
+        }
+      })
+      .catch(failed("alerts"));
+  }
+
+  // --- cases ------------------------------------------------------------------------------
+  var statusColours = {
+    submitted: "#1c7ed6",
+    acknowledged: "#7048e8",
+    in_progress: "#f08c00",
+    action_scheduled: "#f08c00",
+    reopened: "#e03131",
+    resolved: "#2b8a3e",
+    closed: "#868e96",
+  };
+
+  function caseSpec(props) {
+    return {
+      kind: "case",
+      ref: props.id,
+      title: "#" + props.id + " " + ops.name(props),
+      facts: [
+        [ops.t("status"), ops.t("status." + props.status), "case-status"],
+        [ops.t("priority"), ops.t("priority." + props.priority)],
+        [ops.t("requested"), ops.time(props.requested_at)],
+      ],
+      link: { href: props.url || "/staff/cases/" + props.id, text: ops.t("open_case") },
+      actions: [],
+      notes: { type: "case", ref: props.id },
+    };
+  }
+
+  function loadCases() {
+    return ops
+      .getJSON("/api/ops/layers/cases?" + ops.query())
+      .then(function (data) {
+        groups.cases.clearLayers();
+        features.cases = {};
+        var newest = 0;
+        var markers = [];
+        L.geoJSON(data, {
+          pointToLayer: function (feature, latlng) {
+            return L.circleMarker(latlng, {
+              radius: ops.wall ? 8 : 6,
+              color: "#fff",
+              weight: 1,
+              fillColor: statusColours[feature.properties.status] || "#1c7ed6",
+              fillOpacity: 0.9,
+            });
+          },
+          onEachFeature: function (feature, layer) {
+            var props = feature.properties;
+            features.cases[props.id] = props;
+            newest = Math.max(newest, props.id);
+            layer.on("click", function (event) {
+              L.DomEvent.stopPropagation(event);
+              ops.panel.show(caseSpec(props));
+            });
+          },
+        }).eachLayer(function (layer) {
+          markers.push(layer);
+        });
+        if (groups.cases.addLayers) {
+          groups.cases.addLayers(markers);
+        } else {
+          markers.forEach(function (marker) {
+            groups.cases.addLayer(marker);
+          });
+        }
+        element.dataset.newestCase = String(newest);
+        element.dataset.casesTotal = String(data.total === undefined ? markers.length : data.total);
+        mark("cases", markers.length);
+        var current = ops.panel.current();
+        if (current && current.kind === "case" && features.cases[current.ref]) {
+          ops.panel.show(caseSpec(features.cases[current.ref]));
+        }
+      })
+      .catch(failed("cases"));
+  }
+
+  // --- a click on the map itself: dispatch a case at that point ---------------------------
+  map.on("click", function (event) {
+    var lon = Math.round(event.latlng.lng * 1e6) / 1e6;
+    var lat = Math.round(event.latlng.lat * 1e6) / 1e6;
+    ops.panel.show({
+      kind: "point",
+      ref: lon + "," + lat,
+      title: ops.t("dispatch_here"),
+      facts: [[ops.t("position"), lat.toFixed(5) + ", " + lon.toFixed(5)]],
+      actions: [],
+      notes: null,
+      dispatchAt: { lon: lon, lat: lat },
+    });
+  });
+
+  if (window.ResizeObserver) {
+    // the tiles above the map take their height once they load: keep Leaflet's size right
+    new window.ResizeObserver(function () {
+      map.invalidateSize();
+    }).observe(element);
+  }
+
+  ops.register("sensors", loadSensors);
+  ops.register("alerts", loadAlerts);
+  ops.register("cases", loadCases);
+  ops.map = map;
+  ops.mapkit.map = map;
+  ops.mapkit.element = element;
+  ops.mapkit.groups = groups;
+  ops.mapkit.shown = shown;
+  ops.mapkit.mark = mark;
+})();
