@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, object_session
 
 from cityos.audit.service import Actor, record
 from cityos.errors import InvalidInput, NotFound, Unprocessable
-from cityos.geo.index import AreaIndex, AreaRef, IntArray, ObjArray, current_index
+from cityos.geo.index import AreaIndex, AreaRef, IntArray, ObjArray, current_index, read_token
 from cityos.geo.models import Area, AreaLevel
 from cityos.geo.writes import (
     AreaInput,
@@ -172,6 +172,12 @@ def locate_many(db_session: Session, *, lons: npt.ArrayLike, lats: npt.ArrayLike
 
 
 # --- reading areas ----------------------------------------------------------------------
+
+
+def revision(db_session: Session) -> str | None:
+    """The geo revision token: it changes with every write to the areas (None: never written).
+    Caches of anything drawn from the areas key on it."""
+    return read_token(db_session)
 
 
 def parse_level(value: str) -> AreaLevel:

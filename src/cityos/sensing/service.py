@@ -59,6 +59,7 @@ from cityos.sensing.rules import (
 )
 
 __all__ = [
+    "Alert",
     "AlertCounts",
     "AlertPage",
     "AlertPoint",
