@@ -46,7 +46,7 @@ def test_the_summary_counts_todays_cases_and_lists_every_tile_in_order(
         "available": True,
     }
     assert by_key["cases_open"]["value"] == 3
-    assert by_key["cases_open"]["previous"] is None
+    assert by_key["cases_open"]["previous"] == 0  # all three were opened today
     assert by_key["sla_pct"]["value"] is None  # nothing ended yet
     assert by_key["alerts_active"]["detail"]["by_severity"]["critical"] == 0
     assert by_key["datasets_open_pct"]["value"] is None  # nothing published

@@ -177,6 +177,17 @@ def test_reporting_counts_public_datastreams_with_a_recent_reading(
     assert service.reporting(db, area_code=None, now=NOW - 8 * MIN).reporting == 1
 
 
+def test_reporting_at_a_past_instant_is_read_from_the_hourly_rollups(
+    db: Session, sensors: Sensors
+) -> None:
+    assert service.reporting_at(db, area_code=None, at=NOW) == service.Reporting(4, 2, 50.0)
+    # two hours earlier only the east gauge (read three hours before NOW) had spoken
+    earlier = service.reporting_at(db, area_code=None, at=NOW - 2 * H)
+    assert earlier == service.Reporting(4, 1, 25.0)
+    assert service.reporting_at(db, area_code="TC-W", at=NOW - 2 * H).reporting == 0
+    assert service.reporting_at(db, area_code=None, at=NOW - 5 * H).reporting == 0
+
+
 def test_sensor_points_show_the_latest_public_values_of_one_property(
     db: Session, sensors: Sensors
 ) -> None:

@@ -11,7 +11,8 @@ domain keeps no history of it):
 key                        unit   better  value
 =========================  =====  ======  ======================================================
 ``cases_new``              count  –       cases requested in the period
-``cases_open``             count  down    cases open now (detail: ``breached``); no previous
+``cases_open``             count  down    cases open now (detail: ``breached``); previous:
+                                          open when the period began
 ``cases_resolved``         count  up      cases resolved in the period (detail: ``closed``)
 ``sla_pct``                pct    up      % of the cases ended in the SLA window with a
                                           resolve target that ended by it
@@ -21,7 +22,9 @@ key                        unit   better  value
 ``alerts_active``          count  down    sensor alerts active now; previous: active at the end
                                           of the previous period (detail: ``by_severity``)
 ``sensors_reporting_pct``  pct    up      % of public datastreams with a reading in the last
-                                          hour (detail: ``reporting``, ``datastreams``)
+                                          hour (detail: ``reporting``, ``datastreams``);
+                                          previous: at the end of the previous period, from
+                                          the hourly rollups
 ``datasets_open_pct``      pct    up      % of the published datasets that are open
 ``datasets_fresh_pct``     pct    up      % of the published datasets that are fresh
 =========================  =====  ======  ======================================================
@@ -146,12 +149,17 @@ def alert_counts(
 
 def sensor_reporting(
     db_session: Session, filters: Filters, cache: FigureCache
-) -> sensing_service.Reporting:
-    return cache.get(
-        "sensors.reporting",
-        filters.area_code or "",
-        lambda: sensing_service.reporting(db_session, area_code=filters.area_code, now=filters.now),
-    )
+) -> tuple[sensing_service.Reporting, sensing_service.Reporting]:
+    """Datastreams reporting now, and at the end of the previous period (hourly rollups)."""
+
+    def compute() -> tuple[sensing_service.Reporting, sensing_service.Reporting]:
+        now = sensing_service.reporting(db_session, area_code=filters.area_code, now=filters.now)
+        then = sensing_service.reporting_at(
+            db_session, area_code=filters.area_code, at=filters.previous.end
+        )
+        return now, then
+
+    return cache.get("sensors.reporting", filters.key, compute)
 
 
 def dataset_figures(
@@ -166,6 +174,12 @@ def dataset_figures(
 # --- tiles ----------------------------------------------------------------------------------
 
 
+def open_at_start(counts: cases_service.BoardCounts) -> int:
+    """Cases open when the period began: open now, less those requested since, plus those
+    that ended since (a case reopened during the period counts as open then too)."""
+    return max(counts.open_now - counts.new + counts.resolved + counts.closed, 0)
+
+
 def case_tiles(db_session: Session, filters: Filters, cache: FigureCache) -> list[Tile]:
     counts, before = case_counts(db_session, filters, cache)
     quality, earlier = case_quality(db_session, filters, cache)
@@ -173,7 +187,12 @@ def case_tiles(db_session: Session, filters: Filters, cache: FigureCache) -> lis
     return [
         Tile("cases_new", counts.new, before.new, "count", None),
         Tile(
-            "cases_open", counts.open_now, None, "count", "down", {"breached": counts.breached_now}
+            "cases_open",
+            counts.open_now,
+            open_at_start(counts),
+            "count",
+            "down",
+            {"breached": counts.breached_now},
         ),
         Tile(
             "cases_resolved",
@@ -212,7 +231,7 @@ def case_tiles(db_session: Session, filters: Filters, cache: FigureCache) -> lis
 
 def sensing_tiles(db_session: Session, filters: Filters, cache: FigureCache) -> list[Tile]:
     now, then = alert_counts(db_session, filters, cache)
-    seen = sensor_reporting(db_session, filters, cache)
+    seen, seen_before = sensor_reporting(db_session, filters, cache)
     return [
         Tile(
             "alerts_active",
@@ -225,7 +244,7 @@ def sensing_tiles(db_session: Session, filters: Filters, cache: FigureCache) -> 
         Tile(
             "sensors_reporting_pct",
             seen.pct,
-            None,
+            seen_before.pct,
             "pct",
             "up",
             {"reporting": seen.reporting, "datastreams": seen.datastreams},

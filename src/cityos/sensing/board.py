@@ -32,11 +32,13 @@ from cityos.sensing.models import (
     LatestValue,
     Location,
     ObservedProperty,
+    Rollup,
     Severity,
     Thing,
     thing_locations,
 )
 
+HOUR_S = 3600
 SEVERITY_RANK = {Severity.CRITICAL.value: 0, Severity.WARNING.value: 1, Severity.INFO.value: 2}
 
 
@@ -193,6 +195,45 @@ def reporting(
     )
     total, recent = db_session.execute(query).one()
     total, recent = int(total), int(recent)
+    return Reporting(
+        datastreams=total,
+        reporting=recent,
+        pct=round(100.0 * recent / total, 1) if total else None,
+    )
+
+
+def reporting_at(
+    db_session: Session,
+    *,
+    area_code: str | None,
+    at: datetime,
+    window: timedelta = timedelta(hours=1),
+) -> Reporting:
+    """:func:`reporting` at a past instant, from the hourly rollups (kept when raw readings
+    are pruned): a datastream counts when it has a reading in an hour that overlaps
+    ``[at - window, at)``, so up to an hour more than ``window`` (the operations center's
+    previous period)."""
+    seen = (
+        select(Rollup.datastream_id)
+        .where(
+            Rollup.datastream_id == Datastream.id,
+            Rollup.interval_s == HOUR_S,
+            Rollup.bucket > at - window - timedelta(seconds=HOUR_S),
+            Rollup.bucket < at,
+        )
+        .exists()
+    )
+    query = scoped_datastreams(
+        db_session,
+        select(
+            func.count(Datastream.id), func.coalesce(func.sum(case((seen, 1), else_=0)), 0)
+        ).select_from(Datastream),
+        area=area_code,
+        observed_property=None,
+        bbox=None,
+        include_restricted=False,
+    )
+    total, recent = (int(n) for n in db_session.execute(query).one())
     return Reporting(
         datastreams=total,
         reporting=recent,

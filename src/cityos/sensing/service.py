@@ -28,6 +28,7 @@ from cityos.sensing.board import (
     active_alert_points,
     alert_board,
     reporting,
+    reporting_at,
     sensor_points,
 )
 from cityos.sensing.evaluate import check_silent, on_readings
@@ -89,6 +90,7 @@ __all__ = [
     "on_readings",
     "parse_bbox",
     "reporting",
+    "reporting_at",
     "sensor_points",
     "update_rule",
 ]
