@@ -52,6 +52,8 @@ def test_an_opened_case_is_announced_only_once_its_transaction_commits(
     assert event["kind"] == "submitted"
     assert event["status"] == "submitted"
     assert event["category"] == "POTHOLE"
+    assert event["category_name_en"] == case.category.name_en
+    assert event["category_name_zh"] == case.category.name_zh
     assert event["district_id"] == case.district_id
     assert event["lon"] == case.lon
     assert "contact_email" not in event

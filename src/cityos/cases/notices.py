@@ -4,6 +4,7 @@ The payload is small and public-safe (no contact data)::
 
     {"id": 17, "kind": "submitted" | "status" | "note" | "transfer" | "assign" | ...,
      "status": "acknowledged", "status_from": "submitted" | None, "category": "POTHOLE",
+     "category_name_en": "Pothole", "category_name_zh": "坑洼",
      "priority": "normal", "department_id": 3 | None, "source": "web",
      "lon": 116.4, "lat": 39.9, "district_id": 2 | None, "grid_id": 40 | None,
      "requested_at": "2026-11-21T10:00:00+00:00"}
@@ -27,14 +28,17 @@ TOPIC = "cases.changed"
 def payload(
     case: Case, *, kind: str, status_from: str | None = None, category: str | None = None
 ) -> dict[str, Any]:
-    if category is None:
-        category = case.category.service_code if case.category is not None else None
+    known = case.category  # one look-up by key at most (usually already in the session)
+    if category is None and known is not None:
+        category = known.service_code
     return {
         "id": case.id,
         "kind": kind,
         "status": case.status,
         "status_from": status_from,
         "category": category,
+        "category_name_en": known.name_en if known is not None else None,
+        "category_name_zh": known.name_zh if known is not None else None,
         "priority": case.priority,
         "department_id": case.department_id,
         "source": case.source,
