@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -60,3 +61,53 @@ def test_a_subscriber_to_every_topic_hears_each_event_once() -> None:
         unsubscribe()
     events.publish("test.c", {})
     assert got == ["test.a", "test.b"]
+
+
+@pytest.fixture
+def heard() -> Iterator[list[dict[str, Any]]]:
+    got: list[dict[str, Any]] = []
+    unsubscribe = events.subscribe("test.saved", lambda _topic, payload: got.append(payload))
+    yield got
+    unsubscribe()
+
+
+def test_an_event_queued_in_a_rolled_back_savepoint_is_not_published(
+    db: Session, heard: list[dict[str, Any]]
+) -> None:
+    db.execute(text("SELECT 1"))
+    events.publish_after_commit(db, "test.saved", {"n": "before"})
+    savepoint = db.begin_nested()
+    events.publish_after_commit(db, "test.saved", {"n": "undone"})
+    inner = db.begin_nested()
+    events.publish_after_commit(db, "test.saved", {"n": "undone inside"})
+    inner.commit()  # released, but inside the savepoint that is rolled back
+    savepoint.rollback()
+    events.publish_after_commit(db, "test.saved", {"n": "after"})
+    db.commit()
+    assert heard == [{"n": "before"}, {"n": "after"}]
+
+
+def test_an_event_queued_in_a_released_savepoint_is_published_after_the_outer_commit(
+    db: Session, heard: list[dict[str, Any]]
+) -> None:
+    db.execute(text("SELECT 1"))
+    with db.begin_nested():
+        events.publish_after_commit(db, "test.saved", {"n": "kept"})
+    assert heard == []  # released: the outer transaction may still roll back
+
+    def fail_in_a_savepoint() -> None:
+        with db.begin_nested():
+            events.publish_after_commit(db, "test.saved", {"n": "failed"})
+            raise RuntimeError("the nested work failed")
+
+    with pytest.raises(RuntimeError, match="nested work failed"):
+        fail_in_a_savepoint()
+    db.commit()
+    assert heard == [{"n": "kept"}]
+    db.execute(text("SELECT 1"))
+    with db.begin_nested():
+        events.publish_after_commit(db, "test.saved", {"n": "rolled back with the whole"})
+    db.rollback()
+    db.execute(text("SELECT 1"))
+    db.commit()
+    assert heard == [{"n": "kept"}]

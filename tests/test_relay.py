@@ -12,8 +12,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from cityos import events
+from cityos import relay as relay_module
 from cityos.config import Settings
-from cityos.relay import Relay, RelayConfig, relayed, start_relay
+from cityos.relay import MAX_RELAYED_IDS, Relay, RelayConfig, relayed, start_relay
 from tests.sensing.mqtt_support import broker, prefix, publish, publisher, wait_for
 
 __all__ = ["broker", "prefix", "publisher"]
@@ -94,7 +95,10 @@ def test_each_relayed_topic_goes_across_and_other_topics_stay_home(
 
 
 def test_malformed_or_foreign_messages_on_the_bus_topic_are_ignored(
-    pair: tuple[Bus, Relay, Bus, Relay], publisher: mqtt.Client, prefix: str
+    pair: tuple[Bus, Relay, Bus, Relay],
+    publisher: mqtt.Client,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     bus_a, relay_a, _bus_b, _relay_b = pair
     base = f"{prefix}cityos/bus"
@@ -108,6 +112,12 @@ def test_malformed_or_foreign_messages_on_the_bus_topic_are_ignored(
     publish(publisher, f"{base}/cases.changed", json.dumps(body))  # topic and body disagree
     wait_for(lambda: relay_a.rejected == 5, seconds=5)
     assert bus_a.heard == []
+    warnings = [r for r in caplog.records if r.name == "cityos.relay" and r.levelname == "WARNING"]
+    # both relays heard them: each reports the first and counts the rest quietly
+    assert len(warnings) == 2, warnings
+    assert {w.getMessage() for w in warnings} == {warnings[0].getMessage()}
+    assert "dropped 1 message(s)" in warnings[0].getMessage()
+    assert "Only CityOS processes should publish" in warnings[0].getMessage()
     body = {"origin": "server-a", "topic": "ops.note", "payload": {"id": 1}}
     publish(publisher, f"{base}/ops.note", json.dumps(body))  # "our own", echoed by someone
     settle()
@@ -163,3 +173,66 @@ def test_each_process_gets_its_own_origin() -> None:
     first = RelayConfig("127.0.0.1", 1883)
     second = RelayConfig("127.0.0.1", 1883)
     assert first.origin != second.origin
+
+
+def test_dropped_messages_are_warned_about_with_a_count_at_most_once_per_interval(
+    pair: tuple[Bus, Relay, Bus, Relay],
+    publisher: mqtt.Client,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bus_a, relay_a, _bus_b, relay_b = pair
+    monkeypatch.setattr(relay_module, "MAX_MESSAGE", 64)
+    big = {"origin": "other", "topic": "ops.note", "payload": {"text": "x" * 100}}
+    for _ in range(3):
+        publish(publisher, f"{prefix}cityos/bus/ops.note", json.dumps(big))
+    wait_for(lambda: relay_a.rejected == relay_b.rejected == 3, seconds=5)
+    monkeypatch.setattr(relay_module, "WARN_SECONDS", 0.0)  # the interval has passed
+    publish(publisher, f"{prefix}cityos/bus/ops.note", b"{")
+    wait_for(lambda: relay_a.rejected == 4, seconds=5)
+    wait_for(lambda: relay_b.rejected == 4, seconds=5)
+    said = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "cityos.relay" and r.levelname == "WARNING"
+    ]
+    messages = sorted(set(said), key=said.index)
+    assert len(said) == 4, said  # both relays heard them and said the same
+    assert len(messages) == 2, messages
+    assert "dropped 1 message(s)" in messages[0]
+    assert "over 64" in messages[0]
+    assert "dropped 3 message(s)" in messages[1]  # the two held back and this one
+    assert "4 rejected in all" in messages[1]
+    assert "not a JSON object" in messages[1]
+    assert bus_a.heard == []
+
+
+def test_a_large_batch_of_readings_travels_as_a_count_without_its_ids(
+    pair: tuple[Bus, Relay, Bus, Relay],
+) -> None:
+    bus_a, _relay_a, bus_b, _relay_b = pair
+    ids = list(range(1000, 1000 + MAX_RELAYED_IDS + 1))
+    big = {"entity": "Observation", "op": "create", "ids": ids, "fields": None}
+    bus_b.publish("sta.changed", big | {"datastreams": [4, 7]})
+    small = {"entity": "Observation", "op": "create", "ids": [1, 2], "fields": None}
+    bus_b.publish("sta.changed", small)
+    updated = {"entity": "Thing", "op": "update", "ids": ids, "fields": ["name"]}
+    bus_b.publish("sta.changed", updated)  # not readings: relayed whole
+    wait_for(lambda: len(bus_a.heard) >= 3, seconds=5)
+    settle()
+    assert bus_a.heard == [
+        (
+            "sta.changed",
+            {
+                "entity": "Observation",
+                "op": "create",
+                "fields": None,
+                "datastreams": [4, 7],
+                "count": MAX_RELAYED_IDS + 1,
+            },
+        ),
+        ("sta.changed", small),
+        ("sta.changed", updated),
+    ]
+    assert len(big["ids"]) == MAX_RELAYED_IDS + 1  # the local bus's payload is untouched

@@ -13,8 +13,15 @@ or the page's periodic reload; QoS 0 needs no acknowledgements and leaves no que
 broker for a process that is down (the session is not persistent: a restarted process does
 not replay stale events). paho reconnects by itself.
 
-Anyone allowed to read ``cityos/bus/#`` on the broker sees operator notes and every alert;
-restrict that topic to CityOS processes with the broker's ACL.
+``sta.changed`` carries only what screens and caches need: an Observation creation's list of
+ids, when longer than :data:`MAX_RELAYED_IDS`, is replaced by its ``count`` (``entity``,
+``op``, ``fields`` and ``datastreams`` stay). A message that is too big, not JSON or not a
+CityOS event is dropped and counted (``rejected``), with a warning at most every
+:data:`WARN_SECONDS` saying how many were dropped since the last one.
+
+Restrict ``cityos/bus/#`` on the broker to CityOS processes, for **publishing** as well as
+reading (the broker's ACL): a reader sees operator notes and every alert, and a publisher
+could inject events (fake alerts, cases and notes) into every operations screen.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +51,9 @@ log = logging.getLogger("cityos.relay")
 RELAYED = ("cases.changed", "sensing.alert", "ops.note", "sta.changed")
 BUS = "cityos/bus"
 MAX_MESSAGE = 1_000_000  # bytes; a bigger message is not a CityOS event
+MAX_RELAYED_IDS = 100  # an Observation creation's ids beyond this travel as a count
+WARN_SECONDS = 60.0  # at most one warning this often about dropped messages
+OBSERVATION_ENTITIES = frozenset({"Observation", "Observations"})
 
 Subscribe = Callable[[str, events.Handler], Callable[[], None]]
 Publish = Callable[[str, dict[str, Any]], None]
@@ -53,6 +64,25 @@ _local = threading.local()  # the payload a relay is re-publishing in this threa
 def new_origin() -> str:
     """An origin id unique to this process (host, pid and a random part)."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def slimmed(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` as relayed: a ``sta.changed`` Observation creation with more than
+    :data:`MAX_RELAYED_IDS` ids carries their ``count`` instead (screens count readings and
+    name datastreams; nobody across processes needs each id)."""
+    ids = payload.get("ids")
+    if (
+        topic != "sta.changed"
+        or payload.get("entity") not in OBSERVATION_ENTITIES
+        or payload.get("op") != "create"
+        or not isinstance(ids, list)
+        or len(ids) <= MAX_RELAYED_IDS
+    ):
+        return payload
+    kept = {
+        key: payload[key] for key in ("entity", "op", "fields", "datastreams") if key in payload
+    }
+    return kept | {"count": len(ids)}
 
 
 def relayed(payload: dict[str, Any]) -> bool:
@@ -105,6 +135,8 @@ class Relay:
         self.sent = 0
         self.received = 0
         self.rejected = 0
+        self._unreported = 0  # rejections since the last warning
+        self._warned_at: float | None = None
         self._subscribe = subscribe
         self._publish = publish
         self._unsubscribe: list[Callable[[], None]] = []
@@ -143,7 +175,7 @@ class Relay:
             return  # it came from another process: never relay it back
         try:
             body = json.dumps(
-                {"origin": self.config.origin, "topic": topic, "payload": payload},
+                {"origin": self.config.origin, "topic": topic, "payload": slimmed(topic, payload)},
                 separators=(",", ":"),
                 default=str,
             )
@@ -195,14 +227,14 @@ class Relay:
     def _decode(self, message: mqtt.MQTTMessage) -> tuple[str, dict[str, Any]] | None:
         """The (topic, payload) of another origin's event; None for our own or a bad one."""
         if len(message.payload) > MAX_MESSAGE:
-            self.rejected += 1
+            self._reject(message.topic, f"{len(message.payload)} bytes, over {MAX_MESSAGE}")
             return None
         try:
             body = json.loads(message.payload)
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            self.rejected += 1
+            self._reject(message.topic, "not a JSON object")
             return None
         origin, topic, payload = body.get("origin"), body.get("topic"), body.get("payload")
         if origin == self.config.origin:
@@ -213,10 +245,29 @@ class Relay:
             or message.topic != f"{self.config.base}/{topic}"
             or not isinstance(payload, dict)
         ):
-            self.rejected += 1
-            log.warning("ignored a malformed relayed event on %s", message.topic)
+            self._reject(message.topic, "not a CityOS event")
             return None
         return topic, payload
+
+    def _reject(self, topic: str, reason: str) -> None:
+        """Count a dropped message; warn about the first, then at most every WARN_SECONDS."""
+        self.rejected += 1
+        self._unreported += 1
+        now = time.monotonic()
+        if self._warned_at is not None and now - self._warned_at < WARN_SECONDS:
+            return
+        log.warning(
+            "the event relay dropped %d message(s) on %s since its last warning "
+            "(%s rejected in all; the latest: %s). Only CityOS processes should publish on "
+            "%s/#: restrict it with the broker's ACL.",
+            self._unreported,
+            topic,
+            self.rejected,
+            reason,
+            self.config.base,
+        )
+        self._unreported = 0
+        self._warned_at = now
 
 
 def start_relay(settings: Settings) -> Callable[[], None]:

@@ -1,7 +1,10 @@
 """The operations center in Debian's Chromium (Playwright): the normal screen (English) and
 the wall (Chinese) draw their map layers, tiles and charts; a reading over an alert rule's
 threshold and a new case appear on both open screens without reloading; acknowledging the
-alert on one screen updates the other. Screenshots of both layouts go to the test's tmp_path.
+alert on one screen updates the other; a case dispatched from the alert's panel shows on the
+other screen's alert, and one dispatched at a point clicked on the map appears on both maps;
+drilling down to a grid cell outlines that cell among its neighbours (whose names, like every
+name, are text, never HTML). Screenshots of both layouts go to the test's tmp_path.
 
 One server and two page loads for all of it: the browser suite must stay quick.
 """
@@ -23,6 +26,8 @@ from sqlalchemy.orm import Session
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
 from cityos.cases import service as cases_service
+from cityos.geo import service as geo_service
+from cityos.geo.models import AreaLevel
 from cityos.sensing import rules
 from cityos.sensing.models import Alert
 from cityos.sensing.readings import Reading
@@ -31,7 +36,7 @@ from cityos.sensing.store import store_readings
 from tests import live_server as live
 from tests.cases.conftest import EAST_NORTH_POINT, WEST_POINT, CatalogFixture, services
 from tests.conftest import PASSWORD
-from tests.geo.conftest import city
+from tests.geo.conftest import EQUATOR, MIDDLE, SOUTH, WEST, box, city
 from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, need_chromium
 
 if TYPE_CHECKING:
@@ -54,6 +59,33 @@ PAINTED = """(selector) => {
   return painted;
 }"""
 CHARTS = ("cases_per_hour", "top_categories", "sla_by_department", "sensor_trend")
+CELL = "TC-W-S-1"  # the west half of sub-district TC-W-S (WEST_POINT is in it)
+CELL_NAME = "网格<b>一</b>"  # markup in a name must show as text
+HALF = (WEST + MIDDLE) / 2
+# Clicking an area shows it (and a dispatch form for the point): fire a click on one polygon.
+CLICK_AREA = """(code) => {
+  let found = null;
+  window.CityOps.mapkit.groups.areas.eachLayer((layer) => {
+    if (layer.feature.properties.code === code) found = layer;
+  });
+  if (found) found.fire('click', {latlng: found.getBounds().getCenter()});
+  return Boolean(found);
+}"""
+# Page coordinates of a place in district TC-E (south half) where only an area is drawn
+# (no marker on top), so that a real click there lands on the map.
+FREE_POINT = """() => {
+  const map = window.CityOps.map;
+  const box = map.getContainer().getBoundingClientRect();
+  for (const lon of [120.14, 120.13, 120.12, 120.11]) {
+    for (const lat of [30.16, 30.17, 30.18]) {
+      const at = map.latLngToContainerPoint([lat, lon]);
+      const x = box.left + at.x, y = box.top + at.y;
+      const hit = document.elementFromPoint(x, y);
+      if (hit && hit.classList.contains('ops-area')) return [x, y];
+    }
+  }
+  return null;
+}"""
 
 
 @dataclass(frozen=True)
@@ -77,9 +109,19 @@ def open_case(db: Session, code: str, point: tuple[float, float], text: str) -> 
 def ops_server(
     database_url: str, engine: Engine, db: Session, services: CatalogFixture
 ) -> Iterator[Seeded]:
-    """Six sensors with a day of hourly readings, three cases (one resolved by its
-    department), an alert rule, and an operator."""
+    """Two grid cells in TC-W-S, six sensors with a day of hourly readings, three cases (one
+    resolved by its department), an alert rule (naming no case category), and an operator."""
     need_chromium()
+    cells = [
+        geo_service.AreaInput(
+            code=code, name_zh=name, name_en=name, level=AreaLevel.GRID, geometry=shape
+        )
+        for code, name, shape in (
+            (CELL, CELL_NAME, box(WEST, SOUTH, HALF, EQUATOR)),
+            ("TC-W-S-2", "网格二", box(HALF, SOUTH, MIDDLE, EQUATOR)),
+        )
+    ]
+    geo_service.upsert_areas(db, areas=cells, actor=ACTOR)
     members = ensure_fleet(db, 6, rng=np.random.default_rng(1))
     simulator = Simulator(members, seed=5, fault_chance=0.0)
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=24)
@@ -123,6 +165,17 @@ def sign_in(page: Page, url: str, target: str) -> None:
     page.fill('input[name="email"]', OPERATOR)
     page.fill('input[name="password"]', PASSWORD)
     page.get_by_test_id("login-submit").click()
+
+
+def dispatched_case(page: Page) -> int:
+    """The case the panel says was dispatched (its link appears once the server said 201)."""
+    from playwright.sync_api import expect
+
+    link = page.get_by_test_id("dispatched-link")
+    expect(link).to_be_visible(timeout=LIVE_WAIT)
+    found = re.fullmatch(r"/staff/cases/(\d+)", link.get_attribute("href") or "")
+    assert found, link.get_attribute("href")
+    return int(found.group(1))
 
 
 def test_the_screen_draws_everything_in_both_languages_and_follows_live_events(
@@ -209,6 +262,9 @@ def test_the_screen_draws_everything_in_both_languages_and_follows_live_events(
                 )
                 expect(page.locator(f".ops-alert-{alert.id}.pulsing")).to_have_count(1)
                 expect(page.get_by_test_id("ops-ticker")).to_contain_text(f"#{alert.id}")
+                # readings keep to one line of the ticker: how many came in the last minute
+                readings = page.locator('#ops-ticker li[data-kind="readings"]')
+                expect(readings).to_have_attribute("data-readings", re.compile(r"^[1-9]"))
 
             # the wall looks at the alert; the operator at the desk acknowledges it
             wall.locator(f".ops-alert-{alert.id}").click()
@@ -227,7 +283,41 @@ def test_the_screen_draws_everything_in_both_languages_and_follows_live_events(
             expect(wall.get_by_test_id("notes-list")).to_contain_text(
                 "Crew on the way", timeout=LIVE_WAIT
             )
+            # the desk dispatches a case from the alert's panel: the form is prefilled
+            expect(normal.get_by_test_id("dispatch-form")).to_be_visible()
+            expect(normal.get_by_test_id("dispatch-description")).to_have_value(alert.message)
+            expect(normal.get_by_test_id("dispatch-category")).to_have_value("FLOODING")  # first
+            normal.get_by_test_id("dispatch-submit").click()
+            alert_case = dispatched_case(normal)
+            expect(normal.get_by_test_id("alert-case")).to_have_text(f"#{alert_case}")
+            expect(normal.get_by_test_id("dispatch-form")).to_be_hidden()
+            # … and the wall, still on that alert, shows its case
+            expect(wall.get_by_test_id("alert-case")).to_have_text(
+                f"#{alert_case}", timeout=LIVE_WAIT
+            )
+            expect(wall.get_by_test_id("alert-case").locator("a")).to_have_attribute(
+                "href", f"/staff/cases/{alert_case}"
+            )
+            expect(wall.get_by_test_id("dispatch-form")).to_be_hidden()
+            expect(wall.locator(f".ops-alert-{alert.id}.has-case")).to_have_count(1)
+            expect(wall.get_by_test_id("ops-ticker")).to_contain_text(f"#{alert_case}")
             wall.screenshot(path=str(tmp_path / "ops-wall-live.png"))
+
+            # a case dispatched at a point clicked on the map appears on both screens
+            normal.get_by_test_id("panel-close").click()
+            point = normal.evaluate(FREE_POINT)
+            assert point, "no free place on the map to click"
+            normal.mouse.click(point[0], point[1])
+            expect(normal.get_by_test_id("panel-body")).to_contain_text("(TC-E)")
+            normal.get_by_test_id("dispatch-category").select_option("NOISE")
+            normal.get_by_test_id("dispatch-description").fill("Generator running all night")
+            normal.get_by_test_id("dispatch-submit").click()
+            map_case = dispatched_case(normal)
+            for page in (normal, wall):
+                expect(page.get_by_test_id("ops-map")).to_have_attribute(
+                    "data-newest-case", str(map_case), timeout=LIVE_WAIT
+                )
+            expect(wall.get_by_test_id("ops-ticker")).to_contain_text(f"#{map_case} 噪声扰民")
 
             # drilling into a district colours its sub-districts; the URL keeps the choice
             normal.get_by_test_id("ops-area").select_option("TC-W")
@@ -236,9 +326,34 @@ def test_the_screen_draws_everything_in_both_languages_and_follows_live_events(
             expect(normal.get_by_test_id("ops-map")).to_have_attribute(
                 "data-areas-level", "subdistrict"
             )
-            expect(normal.get_by_test_id("ops-map")).to_have_attribute(
-                "data-newest-case", str(new_case)
+            # the cases layer follows: the case dispatched in TC-E is no longer the newest
+            in_west = re.compile(rf"^({new_case}|{alert_case})$")  # (the sensor may be east)
+            expect(normal.get_by_test_id("ops-map")).to_have_attribute("data-newest-case", in_west)
+
+            # … then to a sub-district's grid cells, and to one cell: it is outlined among
+            # its neighbours, and its name (markup and all) is shown as text
+            ops_map = normal.get_by_test_id("ops-map")
+            assert normal.evaluate(CLICK_AREA, "TC-W-S")
+            normal.get_by_test_id("drill-down").click()
+            expect(ops_map).to_have_attribute("data-areas-level", "grid")
+            expect(ops_map).to_have_attribute("data-areas", "2")
+            assert normal.evaluate(CLICK_AREA, CELL)
+            expect(normal.get_by_test_id("panel-body").locator("h2")).to_have_text(
+                f"{CELL_NAME} ({CELL})"
             )
+            normal.get_by_test_id("drill-down").click()
+            expect(normal).to_have_url(re.compile(rf"/ops\?range=today&area={CELL}$"))
+            expect(ops_map).to_have_attribute("data-areas-selected", CELL)
+            expect(ops_map).to_have_attribute("data-areas", "2")  # the cell and its neighbour
+            expect(ops_map.locator("path.ops-area-selected")).to_have_count(1)
+            expect(normal.get_by_test_id("ops-crumbs")).to_contain_text(CELL_NAME)
+            expect(normal.get_by_test_id("map-notice")).to_be_hidden()
+            normal.evaluate(
+                "() => window.CityOps.mapkit.groups.areas.eachLayer((l) => l.openTooltip())"
+            )
+            expect(normal.locator(".leaflet-tooltip").first).to_contain_text("<b>")
+            expect(normal.locator(".leaflet-tooltip b")).to_have_count(0)
+            normal.screenshot(path=str(tmp_path / "ops-grid.png"), full_page=True)
         finally:
             english.close()
             chinese.close()

@@ -62,3 +62,15 @@ def test_bad_range_and_unknown_area_get_a_400_that_says_what_to_fix(
     unknown = client.get("/api/ops/layers/cases?area=NOWHERE", headers=operator)
     assert "There is no area 'NOWHERE'" in error_of(unknown, 400)
     assert unknown.json()["error"]["code"] == "invalid_input"
+
+
+def test_ids_are_whole_numbers_within_the_databases_range() -> None:
+    def parse(text: str | None) -> int | None:
+        return filters.parse_id(text, name="case", what="a case id", hint="give its number")
+
+    assert (parse(" 12 "), parse(""), parse(None)) == (12, None, None)
+    assert parse(str(filters.MAX_ID)) == 2**31 - 1
+    for bad in ["0", "-1", "2147483648", "1e3", "1_000", "١٢", "abc"]:
+        with pytest.raises(InvalidInput, match=r"is not a case id; give its number\.") as error:
+            parse(bad)
+        assert error.value.details == {"field": "case", "value": bad}

@@ -8,9 +8,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from cityos.audit.service import Actor
 from cityos.db import utcnow
+from cityos.geo import service as geo_service
+from cityos.geo.grid import generate_grid
 from cityos.ops.layers import breaks
-from tests.cases.conftest import city, services
+from tests.cases.conftest import EAST_NORTH_POINT, city, services
 from tests.ops.ops_support import error_of, get, operator, seed_cases
 from tests.sensing.alerts_support import feed, make_gauge, make_rule
 
@@ -96,3 +99,34 @@ def test_sensors_alerts_and_cases_are_points_with_links(
     assert case["properties"]["id"] == seeded.west[0]
     assert case["properties"]["category"] == "NOISE"
     assert case["properties"]["url"] == f"/staff/cases/{seeded.west[0]}"
+
+
+def test_drilled_down_to_a_grid_cell_the_areas_are_its_neighbours_with_it_selected(
+    client: TestClient, operator: dict[str, str], db: Session
+) -> None:
+    generate_grid(db, within_code="TC-E", cell_size_m=2500, actor=Actor.system("test"))
+    db.commit()
+    seed_cases(db, west=1, east=2)  # the east ones in EAST_NORTH_POINT's cell
+    located = geo_service.locate(db, lon=EAST_NORTH_POINT[0], lat=EAST_NORTH_POINT[1])
+    ref = located.by_level(geo_service.AreaLevel.GRID)
+    assert ref is not None
+    found = geo_service.get_area(db, code=ref.code)
+    cells = geo_service.list_areas(db, level=geo_service.AreaLevel.GRID)
+    siblings = {a.code for a in cells if a.parent_id == found.parent_id}
+    assert len(siblings) > 1
+
+    layer = get(client, operator, f"/api/ops/layers/areas?area={found.code}")
+    assert layer["level"] == "grid"
+    assert set(values(layer)) == siblings
+    assert values(layer)[found.code] == 2
+    assert sum(values(layer).values()) == 2
+    selected = [f["id"] for f in layer["features"] if f["properties"]["selected"]]
+    assert selected == [found.code]
+    assert layer["legend"]["max"] == 2
+
+    finer = client.get(f"/api/ops/layers/areas?area={found.code}&level=grid", headers=operator)
+    assert "it is a grid cell, the finest level" in error_of(finer, 400)
+
+    west = get(client, operator, "/api/ops/layers/areas?area=TC-W-S")  # no grid cells there
+    assert (west["level"], values(west)) == ("subdistrict", {"TC-W-N": 0, "TC-W-S": 1})
+    assert [f["id"] for f in west["features"] if f["properties"]["selected"]] == ["TC-W-S"]

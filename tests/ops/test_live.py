@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import queue
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx2
+import paho.mqtt.client as mqtt
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from cityos import events
+from cityos.app import create_app
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
 from cityos.auth.models import User
+from cityos.config import Settings
 from cityos.ops import live
+from cityos.relay import Relay, RelayConfig
 from tests.cases.conftest import services
 from tests.cases.open311_support import BASE, Open311City, open311_city, pothole
 from tests.geo.conftest import city
-from tests.live_server import live_server
+from tests.live_server import free_port, live_server
+from tests.sensing.alerts_support import make_gauge, make_rule
+from tests.sensing.mqtt_support import BROKER, broker, prefix, publisher
+from tests.test_relay import Bus
 
-__all__ = ["city", "open311_city", "services"]
+__all__ = ["broker", "city", "open311_city", "prefix", "publisher", "services"]
 
 EVENTS = "/api/ops/events"
 ACTOR = Actor.system("test")
@@ -252,3 +268,236 @@ def test_a_slow_screen_gets_a_resync_instead_of_blocking_the_publisher() -> None
 
     got = asyncio.run(scenario())
     assert got == [("resync", {"reason": "overflow", "dropped": 5}), ("ops.note", {"n": 5})]
+
+
+def test_a_batch_relayed_with_a_count_instead_of_ids_still_counts_its_readings(
+    http: httpx2.Client,
+) -> None:
+    with http.stream("GET", EVENTS) as response:
+        sse = Sse(response)
+        sse.frame()
+        events.publish(  # as cityos.relay re-publishes a large batch from another process
+            "sta.changed",
+            {
+                "entity": "Observation",
+                "op": "create",
+                "fields": None,
+                "count": 500,
+                "datastreams": [3],
+            },
+        )
+        assert sse.event()["data"] == '{"observations":500,"datastreams":[3]}'
+
+
+# --- from MQTT, when the events happen in another process ---------------------------------
+
+
+@contextmanager
+def relaying_server(database_url: str, engine: Engine, prefix: str) -> Iterator[str]:
+    """A live server whose bus is relayed over Mosquitto under ``prefix`` (no ingest of its
+    own: the other process ingests)."""
+    port = free_port()
+    settings = Settings(
+        database_url=database_url,
+        secret_key="live-test-secret",
+        base_url=f"http://127.0.0.1:{port}",
+        map_tile_url="",
+        default_language="en",
+        worker_interval_seconds=0,
+        mqtt_url=f"mqtt://{BROKER[0]}:{BROKER[1]}",
+        mqtt_topic_prefix=prefix,
+        mqtt_client_id=f"{prefix.rstrip('/')}-server",
+        ingest_embedded=False,
+        ops_relay=True,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, engine=engine), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive(), seconds=20)
+    assert server.started, "the test server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        live.close_streams()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+class Screen:
+    """An open event stream read by a thread: each event with when it arrived."""
+
+    def __init__(self, client: httpx2.Client) -> None:
+        self.arrived: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
+        self._client = client
+        self._open = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def __enter__(self) -> Screen:
+        self._thread.start()
+        assert self._open.wait(5), "the event stream did not open"
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        live.close_streams()
+        self._thread.join(5)
+
+    def _read(self) -> None:
+        with self._client.stream("GET", EVENTS) as response:
+            sse = Sse(response)
+            sse.frame()
+            self._open.set()
+            try:
+                while True:
+                    event = sse.event()
+                    self.arrived.put((time.monotonic(), event))
+            except AssertionError:  # the stream ended
+                return
+
+    def next(self, seconds: float = 5.0) -> tuple[float, dict[str, Any]]:
+        try:
+            return self.arrived.get(timeout=seconds)
+        except queue.Empty:
+            raise AssertionError("no event arrived in time") from None
+
+    def drain(self) -> list[dict[str, Any]]:
+        got = []
+        while not self.arrived.empty():
+            got.append(self.arrived.get_nowait()[1])
+        return got
+
+
+def until_relayed(screen: Screen, announce: Callable[[int], None], name: str) -> None:
+    """QoS 0 is lost until both relays are connected: announce until the screen hears one,
+    then let stragglers arrive and forget them."""
+    deadline = time.monotonic() + 15
+    attempt = 0
+    while True:
+        assert time.monotonic() < deadline, "nothing came across the broker"
+        announce(attempt)
+        attempt += 1
+        try:
+            _at, event = screen.arrived.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if event["event"] == name:
+            break
+    time.sleep(0.3)
+    screen.drain()
+
+
+@pytest.fixture
+def relaying(
+    database_url: str, engine: Engine, keys: dict[str, str], broker: tuple[str, int], prefix: str
+) -> Iterator[httpx2.Client]:
+    with (
+        relaying_server(database_url, engine, prefix) as url,
+        httpx2.Client(base_url=url, headers={"Authorization": keys["operator"]}, timeout=5) as http,
+    ):
+        yield http
+
+
+def test_events_relayed_over_mqtt_from_another_process_reach_the_screen_once_within_a_second(
+    relaying: httpx2.Client, broker: tuple[str, int], prefix: str
+) -> None:
+    elsewhere = Bus()  # the bus of another CityOS process (an ingest worker, say)
+    config = RelayConfig(broker[0], broker[1], prefix=prefix, origin="ingest-elsewhere")
+    relay = Relay(config, subscribe=elsewhere.subscribe, publish=elsewhere.publish)
+    relay.start()
+    try:
+        assert relay.wait_ready(10), "the other process's relay did not subscribe"
+        with Screen(relaying) as screen:
+            until_relayed(screen, lambda n: elsewhere.publish("ops.note", {"probe": n}), "ops.note")
+            alert = {"id": 31, "state": "active", "severity": "critical", "message": "水位高"}
+            case = {"id": 77, "kind": "submitted", "category": "POTHOLE"}
+            sent = time.monotonic()
+            elsewhere.publish("sensing.alert", alert)
+            elsewhere.publish("cases.changed", case)
+            got = [screen.next(), screen.next()]
+            time.sleep(0.3)  # a duplicate would have arrived by now
+            assert screen.drain() == []
+    finally:
+        relay.stop()
+    for arrived, _event in got:
+        assert arrived - sent < 1.0
+    assert [(event["event"], json.loads(event["data"])) for _at, event in got] == [
+        ("sensing.alert", alert),
+        ("cases.changed", case),
+    ]
+    assert relay.received == 0  # the server did not relay them back
+
+
+@pytest.fixture
+def ingest_process(
+    database_url: str, broker: tuple[str, int], prefix: str, tmp_path: Path
+) -> Iterator[Callable[[], None]]:
+    """A real ``cityos ingest`` worker (another process) on the test database and broker,
+    started at once; call the fixture's value to wait until it has subscribed (so its start-up
+    overlaps the server's)."""
+    tag = f"{prefix.rstrip('/')}-ingest"
+    env = {
+        **os.environ,
+        "CITYOS_DATABASE_URL": database_url,
+        "CITYOS_MQTT_URL": f"mqtt://{broker[0]}:{broker[1]}",
+        "CITYOS_MQTT_TOPIC_PREFIX": prefix,
+        "CITYOS_INGEST_BATCH_MS": "10",
+    }
+    command = [sys.executable, "-m", "cityos", "ingest", "--client-id", tag, "--group", tag]
+    log = tmp_path / "ingest.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [*command, "--no-notify"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+    def subscribed() -> None:
+        deadline = time.monotonic() + 30
+        while b"ingest subscribed to" not in log.read_bytes():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the ingest worker did not subscribe:\n" + log.read_text()[-3000:])
+            time.sleep(0.05)
+
+    try:
+        yield subscribed
+    finally:
+        worker.terminate()
+        worker.wait(10)
+
+
+def test_an_alert_raised_by_an_ingest_worker_in_another_process_reaches_the_screen(
+    db: Session,
+    city: object,
+    ingest_process: Callable[[], None],
+    relaying: httpx2.Client,
+    publisher: mqtt.Client,
+    prefix: str,
+) -> None:
+    ingest_process()
+    gauge = make_gauge(db)
+    make_rule(db, datastream_id=gauge.datastream_id, severity="critical")
+    db.commit()
+    topic = f"{prefix}v1.1/Datastreams({gauge.datastream_id})/Observations"
+    start = datetime.now(UTC) - timedelta(minutes=10)
+
+    def reading(value: float, n: int) -> None:
+        at = (start + timedelta(seconds=n)).isoformat()
+        publisher.publish(topic, json.dumps({"result": value, "phenomenonTime": at}), qos=1)
+
+    with Screen(relaying) as screen:
+        # normal readings until the worker's relay is connected: they reach the screen too
+        until_relayed(screen, lambda n: reading(5.0, n), "readings")
+        sent = time.monotonic()
+        reading(30.0, 1000)  # above the rule's threshold of 20
+        while True:
+            arrived, event = screen.next()
+            if event["event"] == "sensing.alert":
+                break
+            assert event["event"] == "readings", event
+    assert arrived - sent < 1.0
+    alert = json.loads(event["data"])
+    assert (alert["datastream"], alert["state"], alert["severity"], alert["district"]) == (
+        gauge.datastream_id,
+        "active",
+        "critical",
+        "TC-W",
+    )

@@ -67,7 +67,8 @@ BAD_NOTES = [
     ({"target_type": "street", "target_ref": "TC-W", "text": "Hi"}, "use one of area, alert"),
     ({"target_type": "area", "target_ref": "NOWHERE", "text": "Hi"}, "no area with the code"),
     ({"target_type": "alert", "target_ref": "77", "text": "Hi"}, "There is no alert 77"),
-    ({"target_type": "case", "target_ref": "abc", "text": "Hi"}, "not an case id"),
+    ({"target_type": "case", "target_ref": "abc", "text": "Hi"}, "'abc' is not a case id"),
+    ({"target_type": "alert", "target_ref": "2147483648", "text": "Hi"}, "not an alert id"),
     ({"target_type": "case", "text": "Hi"}, "target_ref is required"),
 ]
 

@@ -3,7 +3,7 @@ a sensor trend; and the errors for an unknown series or a bad datastream."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from cityos.db import utcnow
 from cityos.ops import series as series_module
-from tests.cases.conftest import city, services
+from cityos.ops.cache import FigureCache
+from cityos.ops.filters import parse_filters
+from tests.cases.conftest import CatalogFixture, city, services
 from tests.ops.ops_support import error_of, get, operator, seed_cases
 from tests.sensing.alerts_support import feed, make_gauge
 
@@ -77,3 +79,27 @@ def test_unknown_series_and_bad_or_unknown_datastreams_are_refused(
     assert "There is no datastream 999" in error_of(missing, 404)
     smell = client.get("/api/ops/series/sensor_trend?observed_property=smell", headers=operator)
     assert "no observed property named 'smell'" in error_of(smell, 400)
+
+
+def test_at_the_citys_midnight_the_sensor_trend_of_today_has_one_bucket(
+    db: Session, services: CatalogFixture
+) -> None:
+    midnight = datetime(2026, 3, 9, 16, 0, tzinfo=UTC)  # 00:00 in Shanghai
+    gauge = make_gauge(db)
+    feed(db, gauge.datastream_id, [10], start=midnight - timedelta(hours=1), now=midnight)
+    db.commit()
+    filters = parse_filters(db, range_="today", area=None, now=midnight, timezone="Asia/Shanghai")
+    assert filters.period.length == timedelta(0)
+    cache = FigureCache(0)
+    one = series_module.sensor_trend(
+        db,
+        filters=filters,
+        cache=cache,
+        datastream=str(gauge.datastream_id),
+        observed_property=None,
+    )
+    assert one["points"] == [[midnight.isoformat(), None]]
+    default = series_module.sensor_trend(
+        db, filters=filters, cache=cache, datastream=None, observed_property=None
+    )
+    assert (default["label"], default["points"]) == ("water level", [[midnight.isoformat(), None]])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
+from cityos.i18n import catalog
+from cityos.ops.views import SCRIPT_PREFIX
 from tests.conftest import PASSWORD, login
 from tests.sensing.sim_support import seed_map
 
@@ -123,3 +126,40 @@ def test_the_wall_is_a_dark_full_screen_layout_and_filters_come_from_the_url(
     bad = client.get("/ops?range=1y&area=NOWHERE", headers=EN)
     assert bad.status_code == 200
     assert 'data-range="today" data-area=""' in bad.text
+
+
+STATIC = Path(__file__).parents[2] / "src" / "cityos" / "web" / "static" / "ops"
+# keys the scripts pass to ops.t() literally, or pick from literals of these families
+SCRIPT_KEY = re.compile(
+    r'ops\.t\(\s*"([^"]+)"\s*[,)]'
+    r'|"((?:event|dispatch|live|legend|layer|level|severity|status|priority|target|tile)'
+    r'\.[a-z_]+)"'
+)
+
+
+def test_every_string_the_scripts_use_exists_in_both_languages() -> None:
+    used = {
+        key
+        for script in STATIC.glob("ops-*.js")
+        for match in SCRIPT_KEY.finditer(script.read_text(encoding="utf-8"))
+        for key in match.groups()
+        if key
+    }
+    assert {"event.readings", "event.alert_case", "dispatch.for_alert"} <= used
+    for language in ("en", "zh-CN"):
+        known = catalog(language)
+        missing = sorted(key for key in used if f"{SCRIPT_PREFIX}{key}" not in known)
+        assert missing == [], (language, missing)
+
+
+def test_the_scripts_build_no_html_from_data() -> None:
+    """Text goes in with textContent; the two HTML sinks (Leaflet tooltips, ECharts
+    formatters) get escaped strings."""
+    for script in STATIC.glob("ops-*.js"):
+        text = script.read_text(encoding="utf-8")
+        assert "innerHTML" not in text, script.name
+        assert "insertAdjacentHTML" not in text, script.name
+        for call in re.findall(r"bindTooltip\(([^;]*)\);", text):
+            assert call.startswith("ops.escapeHtml("), (script.name, call)
+        for body in re.findall(r"formatter: function \(params\) \{(.*?)\n\s*\},", text, re.S):
+            assert "ops.escapeHtml(" in body, (script.name, body)

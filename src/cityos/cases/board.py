@@ -32,9 +32,9 @@ from cityos.cases.stats import (
     ENDED_VALUES,
     OPEN_VALUES,
     Ratio,
-    _count,
-    _dialect,
-    _seconds_between,
+    count_of,
+    dialect_of,
+    seconds_between,
 )
 from cityos.errors import InvalidInput
 
@@ -153,8 +153,8 @@ def _breached(now: datetime) -> ColumnElement[bool]:
 
 def _median_seconds(db_session: Session, where: Sequence[Any]) -> float | None:
     """The median seconds from request to resolution (see ``stats._medians``)."""
-    seconds = _seconds_between(db_session, Case.resolved_at, Case.requested_at)
-    if _dialect(db_session) == "postgresql":
+    seconds = seconds_between(db_session, Case.resolved_at, Case.requested_at)
+    if dialect_of(db_session) == "postgresql":
         value = db_session.scalar(
             select(func.percentile_cont(0.5).within_group(seconds)).where(*where)
         )
@@ -182,7 +182,7 @@ def board_counts(
         ).all()
     )
     open_now, breached = db_session.execute(
-        select(func.count(), _count(_breached(now))).where(
+        select(func.count(), count_of(_breached(now))).where(
             *_scope(area), Case.status.in_(OPEN_VALUES)
         )
     ).one()
@@ -211,14 +211,14 @@ def board_quality(
     with_target = Case.resolve_due_at.is_not(None)
     met, of = db_session.execute(
         select(
-            _count(and_(with_target, Case.resolved_at <= Case.resolve_due_at)),
-            _count(with_target),
+            count_of(and_(with_target, Case.resolved_at <= Case.resolve_due_at)),
+            count_of(with_target),
         ).where(*ended)
     ).one()
     median = _median_seconds(db_session, [*ended, Case.status == CaseStatus.RESOLVED.value])
     ended_once = Case.status.in_(ENDED_VALUES) | (Case.reopen_count > 0)
     reopened, ended_count = db_session.execute(
-        select(_count(Case.reopen_count > 0), _count(ended_once)).where(
+        select(count_of(Case.reopen_count > 0), count_of(ended_once)).where(
             *_requested(start, end, area)
         )
     ).one()
@@ -247,7 +247,7 @@ def open_by_area(
     Areas without open cases are left out."""
     column = level_column(level)
     rows = db_session.execute(
-        select(column, func.count(), _count(_breached(now)))
+        select(column, func.count(), count_of(_breached(now)))
         .where(*_scope(within), Case.status.in_(OPEN_VALUES), column.is_not(None))
         .group_by(column)
     )
@@ -256,7 +256,7 @@ def open_by_area(
 
 def _hour_index(db_session: Session, start: datetime) -> Any:
     """Whole hours from ``start`` to ``requested_at`` (for cases requested at or after it)."""
-    if _dialect(db_session) == "postgresql":
+    if dialect_of(db_session) == "postgresql":
         offset = func.extract("epoch", Case.requested_at) - start.timestamp()
         return cast(func.floor(offset / 3600), Integer)
     # whole seconds since the epoch; the period's cases are at or after start, so the
@@ -329,7 +329,7 @@ def sla_by_department(
     rows = db_session.execute(
         select(
             Case.department_id,
-            _count(Case.resolved_at <= Case.resolve_due_at),
+            count_of(Case.resolved_at <= Case.resolve_due_at),
             func.count(),
         )
         .where(*_ended(start, end, area), with_target)

@@ -98,6 +98,9 @@ class CaseInput:
     api_key_id: int | None = None
     requested_at: datetime | None = None  # systems reporting an earlier event
     follow: bool = True  # the reporter's e-mail follows the case
+    # False: required attributes may go unanswered (staff dispatching from a screen put the
+    # detail in the description); attributes that are sent are still checked
+    require_attributes: bool = True
 
 
 def clean_text(value: str | None, *, limit: int, name: str, problems: list[Problem]) -> str:
@@ -336,7 +339,7 @@ def open_case(
             category,
             data.attributes,
             problems,
-            enforce_required=data.source != CaseSource.SENSOR,
+            enforce_required=data.require_attributes and data.source != CaseSource.SENSOR,
         )
         if category
         else {}

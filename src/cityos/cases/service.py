@@ -36,7 +36,7 @@ from cityos.cases.queries import CaseFilter, CasePage, Order, search_cases
 from cityos.cases.routing import RoutingDecision, route, route_many
 from cityos.cases.sla import SlaState
 from cityos.cases.sla import state as sla_state
-from cityos.cases.stats import CaseStats, GroupBy, GroupStats, case_stats
+from cityos.cases.stats import CaseStats, GroupBy, GroupStats, case_stats, city_zone
 from cityos.cases.workflow import (
     EscalationReport,
     add_note,
@@ -91,6 +91,7 @@ __all__ = [
     "change_status",
     "check_sla",
     "citizen_reopen",
+    "city_zone",
     "distance_m",
     "follow",
     "get_case",

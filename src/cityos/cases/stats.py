@@ -263,23 +263,26 @@ def _labels(db_session: Session, by: GroupBy) -> dict[int | None, tuple[str | No
     return labels
 
 
-def _count(condition: ColumnElement[bool]) -> Any:
+def count_of(condition: ColumnElement[bool]) -> Any:
+    """SQL: how many rows meet ``condition`` (0 when none)."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _seconds_between(db_session: Session, later: Any, earlier: Any) -> Any:
-    if _dialect(db_session) == "postgresql":
+def seconds_between(db_session: Session, later: Any, earlier: Any) -> Any:
+    """SQL: seconds from ``earlier`` to ``later`` (PostgreSQL or SQLite)."""
+    if dialect_of(db_session) == "postgresql":
         return func.extract("epoch", later - earlier)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
 def _epoch_bucket(db_session: Session, column: Any) -> Any:
-    if _dialect(db_session) == "postgresql":
+    if dialect_of(db_session) == "postgresql":
         return cast(func.floor(func.extract("epoch", column) / BUCKET_SECONDS), Integer)
     return cast(func.strftime("%s", column), Integer) // BUCKET_SECONDS
 
 
-def _dialect(db_session: Session) -> str:
+def dialect_of(db_session: Session) -> str:
+    """The database's dialect name (``postgresql`` or ``sqlite``)."""
     return db_session.get_bind().dialect.name
 
 
@@ -296,8 +299,8 @@ def _medians(
     PostgreSQL computes them (``percentile_cont``); SQLite has no median, so only the
     durations leave the database (one number per resolved case) and Python takes the median.
     """
-    seconds = _seconds_between(db_session, Case.resolved_at, Case.requested_at)
-    if _dialect(db_session) == "postgresql":
+    seconds = seconds_between(db_session, Case.resolved_at, Case.requested_at)
+    if dialect_of(db_session) == "postgresql":
         median = func.percentile_cont(0.5).within_group(seconds)
         rows = _grouped(db_session, group, median, where=where)
         overall = db_session.scalar(select(median).where(*where))
@@ -391,10 +394,10 @@ def _tally(
         db_session,
         group,
         func.count(),
-        _count(ack_met),
-        _count(ack_due),
-        _count(Case.reopen_count > 0),
-        _count(ended_once),
+        count_of(ack_met),
+        count_of(ack_due),
+        count_of(Case.reopen_count > 0),
+        count_of(ended_once),
         where=requested,
     ):
         tally = get(key)
@@ -411,10 +414,10 @@ def _tally(
     for key, resolved, closed, met, of in _grouped(
         db_session,
         group,
-        _count(Case.status == CaseStatus.RESOLVED.value),
-        _count(Case.status == CaseStatus.CLOSED.value),
-        _count(and_(with_target, Case.resolved_at <= Case.resolve_due_at)),
-        _count(with_target),
+        count_of(Case.status == CaseStatus.RESOLVED.value),
+        count_of(Case.status == CaseStatus.CLOSED.value),
+        count_of(and_(with_target, Case.resolved_at <= Case.resolve_due_at)),
+        count_of(with_target),
         where=ended,
     ):
         tally = get(key)
@@ -430,7 +433,7 @@ def _tally(
         db_session,
         group,
         func.count(),
-        _count(and_(Case.next_due_at.is_not(None), Case.next_due_at <= now)),
+        count_of(and_(Case.next_due_at.is_not(None), Case.next_due_at <= now)),
         where=[*scope, Case.status.in_(OPEN_VALUES)],
     ):
         tally = get(key)

@@ -1,6 +1,9 @@
 """Operator actions: acknowledge an alert, and dispatch a case from an alert or the map.
 
-Both run in the caller's transaction, so a refused action writes nothing. Acknowledging is
+Both run in the caller's transaction, so a refused action writes nothing. An operator
+dispatching from the screen does not answer the category's required attributes (the
+description carries the detail), as sensor-opened cases do not; attributes that are sent
+are still checked. Acknowledging is
 audited by the sensing domain (``sensing.alert.acknowledge``) and announced on
 ``sensing.alert``; dispatching opens the case through the cases domain (audited, announced on
 ``cases.changed``), links it to the alert (``sensing.alert.link_case``) and records
@@ -64,8 +67,8 @@ def _from_alert(db_session: Session, data: Dispatch, alert: Alert) -> cases_serv
         code = (rule.case_category or "").strip()
     if not code:
         raise InvalidInput(
-            f"Alert {alert.id}'s rule names no case category; send service_code "
-            "(the list is at /open311/v2/services.json).",
+            f"Alert {alert.id}'s rule names no case category: choose a category for the case "
+            "(service_code; the list is at /open311/v2/services.json).",
             details={"field": "service_code"},
         )
     description = (data.description or "").strip() or f"Sensor alert {alert.id}: {alert.message}"
@@ -79,6 +82,7 @@ def _from_alert(db_session: Session, data: Dispatch, alert: Alert) -> cases_serv
         source=cases_service.CaseSource.STAFF,
         source_ref=f"sensing-alert:{alert.id}",
         follow=False,
+        require_attributes=False,
     )
 
 
@@ -107,6 +111,7 @@ def _from_map(data: Dispatch) -> cases_service.CaseInput:
         priority=data.priority,
         source=cases_service.CaseSource.STAFF,
         follow=False,
+        require_attributes=False,
     )
 
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
+from cityos.cases import service as cases_service
 from cityos.errors import InvalidInput, NotFound
 from cityos.geo import service as geo_service
 from cityos.geo.service import AreaLevel
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 RANGES: tuple[str, ...] = ("today", "24h", "7d", "30d")
 DEFAULT_RANGE = "today"
 SLA_WINDOW = timedelta(days=7)
@@ -91,14 +92,21 @@ class Filters:
         return self.area.code if self.area else None
 
 
-def city_zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+def parse_id(value: str | None, *, name: str, what: str, hint: str) -> int | None:
+    """A database id (a whole number from 1 to :data:`MAX_ID`) from text; None when empty.
+
+    Otherwise InvalidInput "``name`` 'x' is not ``what``; ``hint``." (e.g. what "a case
+    id", hint "give its number")."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    number = int(text) if text.isascii() and text.isdigit() else 0
+    if not 1 <= number <= MAX_ID:
         raise InvalidInput(
-            f"The city's time zone {name!r} is not an IANA name such as Asia/Shanghai; "
-            "fix CITYOS_TIMEZONE."
-        ) from None
+            f"{name} {text[:40]!r} is not {what}; {hint}.",
+            details={"field": name, "value": text[:40]},
+        )
+    return number
 
 
 def parse_range(value: str | None) -> str:
@@ -114,7 +122,7 @@ def parse_range(value: str | None) -> str:
 def periods(range_: str, *, now: datetime, timezone: str) -> tuple[Period, Period, Period]:
     """The period, the previous period and the SLA window of ``range_`` at ``now``."""
     if range_ == "today":
-        zone = city_zone(timezone)
+        zone = cases_service.city_zone(timezone)
         local = now.astimezone(zone)
         midnight = datetime.combine(local.date(), time(), zone).astimezone(UTC)
         yesterday = datetime.combine(local.date() - timedelta(days=1), time(), zone)

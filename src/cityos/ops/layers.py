@@ -5,7 +5,9 @@ Each layer is a GeoJSON FeatureCollection with a few extra members:
 - ``areas``: the areas of one level (``district``, ``subdistrict`` or ``grid``; default the
   districts for the whole city and the next finer level that has areas inside an area),
   coloured by ``metric`` (``open``: open cases now; ``breached``: open cases past their SLA
-  clock). ``legend``: ``{"metric", "max", "breaks"}``.
+  clock). ``legend``: ``{"metric", "max", "breaks"}``. Drilled down to an area with no
+  smaller areas (a grid cell), it shows that area among its parent's areas of its level,
+  marked ``"selected": true``.
 - ``sensors``: the latest value of each public sensor of one observed property;
   ``properties`` lists the observed properties, ``observed_property`` the one shown.
 - ``alerts``: the active sensor alerts that have a place (most severe first, at most 500).
@@ -21,6 +23,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -64,14 +67,23 @@ def collection(features: list[dict[str, Any]], **members: Any) -> dict[str, Any]
 # --- area polygons, cached per geo revision --------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Tree:
+    """Each area's parent and level."""
+
+    parents: dict[int, int | None]
+    levels: dict[int, AreaLevel]
+
+
 class _Polygons:
-    """Per geo revision: each area's parent, and the GeoJSON features of each level."""
+    """Per geo revision: each area's parent and level, and the GeoJSON features of each
+    level."""
 
     SIZE = 8
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._parents: OrderedDict[str, dict[int, int | None]] = OrderedDict()
+        self._trees: OrderedDict[str, _Tree] = OrderedDict()
         self._levels: OrderedDict[tuple[str, str], dict[int, dict[str, Any]]] = OrderedDict()
 
     @staticmethod
@@ -81,16 +93,20 @@ class _Polygons:
         while len(store) > size:
             store.popitem(last=False)
 
-    def parents(self, db_session: Session, revision: str | None) -> dict[int, int | None]:
+    def tree(self, db_session: Session, revision: str | None) -> _Tree:
         with self._lock:
-            found = self._parents.get(revision) if revision else None
+            found = self._trees.get(revision) if revision else None
         if found is not None:
             return found
-        parents = {area.id: area.parent_id for area in geo_service.list_areas(db_session)}
+        areas = geo_service.list_areas(db_session)
+        tree = _Tree(
+            parents={area.id: area.parent_id for area in areas},
+            levels={area.id: AreaLevel(area.level) for area in areas},
+        )
         if revision:
             with self._lock:
-                self._remember(self._parents, revision, parents, self.SIZE)
-        return parents
+                self._remember(self._trees, revision, tree, self.SIZE)
+        return tree
 
     def level(
         self, db_session: Session, revision: str | None, level: AreaLevel
@@ -138,7 +154,7 @@ def area_features(
     features = _polygons.level(db_session, revision, level)
     if within_id is None:
         return features
-    parents = _polygons.parents(db_session, revision)
+    parents = _polygons.tree(db_session, revision).parents
     return {
         area_id: feature
         for area_id, feature in features.items()
@@ -156,11 +172,28 @@ def parse_metric(value: str | None) -> str:
     return metric
 
 
-def parse_level(db_session: Session, value: str | None, filters: Filters) -> AreaLevel:
+@dataclass(frozen=True, slots=True)
+class AreaView:
+    """What the areas layer draws: the areas of ``level`` inside area ``within_id`` (None:
+    the whole city), their open cases counted inside ``within``; ``selected`` is the
+    filter's own area when it is shown among its neighbours (``alone``: it has no parent,
+    so it is shown by itself)."""
+
+    level: AreaLevel
+    within_id: int | None
+    within: cases_service.AreaFilter | None
+    selected: int | None = None
+    alone: bool = False
+
+
+def area_view(db_session: Session, value: str | None, filters: Filters) -> AreaView:
     """The level to colour: the one asked for (finer than the filter's area), else the
-    default (districts for the city; inside an area, the next finer level that has areas)."""
-    coarsest = filters.area.level.rank if filters.area else AreaLevel.CITY.rank
+    default (districts for the city; inside an area, the next finer level that has areas;
+    for an area with none, such as a grid cell, its own level among its parent's areas)."""
+    area = filters.area
+    coarsest = area.level.rank if area else AreaLevel.CITY.rank
     finer = [level for level in FILTER_LEVELS if level.rank > coarsest]
+    within_id, within = (area.id if area else None), area_filter(filters)
     if value is not None and value.strip():
         text = value.strip().lower()
         if text not in LEVELS:
@@ -170,21 +203,35 @@ def parse_level(db_session: Session, value: str | None, filters: Filters) -> Are
             )
         level = AreaLevel(text)
         if level not in finer:
-            where = filters.area.code if filters.area else "the city"
-            allowed = ", ".join(item.value for item in finer) or "none (it is a grid cell)"
+            where = area.code if area else "the city"
+            if finer:
+                hint = f"inside it use: {', '.join(item.value for item in finer)}"
+            else:
+                hint = (
+                    "it is a grid cell, the finest level: leave level out to see it among "
+                    "its neighbours"
+                )
             raise InvalidInput(
-                f"level {text!r} is not finer than {where}; inside it use: {allowed}.",
+                f"level {text!r} is not finer than {where}; {hint}.",
                 details={"allowed": [item.value for item in finer]},
             )
-        return level
-    if filters.area is None:
-        return AreaLevel.DISTRICT
+        return AreaView(level, within_id, within)
+    if area is None:
+        return AreaView(AreaLevel.DISTRICT, None, None)
     for level in finer:
-        if area_features(db_session, level=level, within_id=filters.area.id):
-            return level
-    raise InvalidInput(
-        f"{filters.area.code} has no smaller areas to colour; choose its parent area instead."
+        if area_features(db_session, level=level, within_id=area.id):
+            return AreaView(level, within_id, within)
+    tree = _polygons.tree(db_session, geo_revision(db_session))
+    parent_id = tree.parents.get(area.id)
+    if parent_id is None:
+        return AreaView(area.level, None, within, selected=area.id, alone=True)
+    parent_level = tree.levels.get(parent_id)
+    parent_within = (
+        cases_service.AreaFilter(level=parent_level.value, area_id=parent_id)
+        if parent_level in FILTER_LEVELS
+        else None  # the city: everywhere
     )
+    return AreaView(area.level, parent_id, parent_within, selected=area.id)
 
 
 def breaks(maximum: int) -> list[int]:
@@ -204,13 +251,15 @@ def areas_layer(
     level: str | None,
 ) -> dict[str, Any]:
     chosen_metric = parse_metric(metric)
-    chosen_level = parse_level(db_session, level, filters)
+    view = area_view(db_session, level, filters)
+    chosen_level = view.level
 
     def compute() -> dict[str, Any]:
-        within = filters.area.id if filters.area else None
-        polygons = area_features(db_session, level=chosen_level, within_id=within)
+        polygons = area_features(db_session, level=chosen_level, within_id=view.within_id)
+        if view.alone:
+            polygons = {k: v for k, v in polygons.items() if k == view.selected}
         counts = cases_service.open_by_area(
-            db_session, level=chosen_level.value, within=area_filter(filters), now=filters.now
+            db_session, level=chosen_level.value, within=view.within, now=filters.now
         )
         features = []
         for area_id, base in polygons.items():
@@ -231,6 +280,7 @@ def areas_layer(
                         "name_zh": props["name_zh"],
                         "value": value,
                         "url": f"/ops?area={props['code']}",
+                        "selected": area_id == view.selected,
                     },
                 }
             )

@@ -132,10 +132,12 @@ class _Stream:
     def _add_readings(self, payload: dict[str, Any]) -> None:
         if payload.get("entity") not in OBSERVATION_ENTITIES or payload.get("op") != "create":
             return
-        ids = payload.get("ids") or ()
-        if not ids:
+        ids = payload.get("ids")
+        # relayed from another process, a large creation carries its count instead of ids
+        count = len(ids) if isinstance(ids, list) else payload.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
             return
-        self._observations += len(ids)
+        self._observations += count
         datastreams = payload.get("datastreams")
         if self._datastreams is not None and isinstance(datastreams, list):
             self._datastreams.update(int(ident) for ident in datastreams)

@@ -18,6 +18,7 @@ from cityos.cases import service as cases_service
 from cityos.db import utcnow
 from cityos.errors import InvalidInput, NotFound
 from cityos.geo import service as geo_service
+from cityos.ops.filters import parse_id
 from cityos.ops.models import NoteTarget, OperatorNote
 from cityos.sensing import service as sensing_service
 
@@ -51,15 +52,11 @@ def parse_target_type(value: str | None) -> NoteTarget:
 
 
 def _number(target: NoteTarget, ref: str) -> int:
-    try:
-        number = int(ref)
-    except ValueError:
-        number = 0
-    if not 1 <= number < 2**31:
-        raise InvalidInput(
-            f"target_ref {ref[:64]!r} is not an {target.value} id; give its number.",
-            details={"field": "target_ref"},
-        )
+    article = "an" if target.value[0] in "aeiou" else "a"
+    number = parse_id(
+        ref, name="target_ref", what=f"{article} {target.value} id", hint="give its number"
+    )
+    assert number is not None  # ref is not empty
     return number
 
 

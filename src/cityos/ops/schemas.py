@@ -1,16 +1,19 @@
 """The JSON the operations center's actions accept and return.
 
 Inputs are lenient on purpose (every field optional, text as text): the services check
-them and say what to fix with a 400, instead of a generic validation error.
+them and say what to fix with a 400, instead of a generic validation error. Only ids are
+checked here: a database id is a whole number from 1 to 2**31 - 1 (422 naming the field).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cityos.sensing.service import Alert
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 
 
 class DispatchIn(BaseModel):
@@ -21,7 +24,7 @@ class DispatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    alert_id: int | None = None
+    alert_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     lon: float | None = None
     lat: float | None = None
     service_code: str | None = None

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cityos.cases import service as cases_service
-from cityos.errors import InvalidInput, NotFound
+from cityos.errors import NotFound
 from cityos.ops.cache import FigureCache
-from cityos.ops.filters import Filters
+from cityos.ops.filters import Filters, parse_id
 from cityos.ops.summary import area_filter
 from cityos.sensing import service as sensing_service
 
@@ -117,20 +117,12 @@ def sla_by_department(
 
 
 def parse_datastream(value: str | None) -> int | None:
-    text = (value or "").strip()
-    if not text:
-        return None
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if not 1 <= number < 2**31:
-        raise InvalidInput(
-            f"datastream {text[:40]!r} is not a datastream id; give a whole number such as 12 "
-            "(the sensors layer lists them as datastream_id).",
-            details={"datastream": text[:40]},
-        )
-    return number
+    return parse_id(
+        value,
+        name="datastream",
+        what="a datastream id",
+        hint="give a whole number such as 12 (the sensors layer lists them as datastream_id)",
+    )
 
 
 def _filled(
@@ -160,10 +152,12 @@ def sensor_trend(
     hours = filters.period.length / timedelta(hours=1)
 
     def aggregate_common(interval: str) -> dict[str, Any]:
+        start = filters.period.start
         return {
             "interval": interval,
-            "start": filters.period.start,
-            "end": filters.period.end,
+            "start": start,
+            # at least one bucket: at the city's midnight "today" has not begun yet
+            "end": max(filters.period.end, start + STEPS[interval]),
             "fn": "mean",
             "include_restricted": False,
             "now": filters.now,

@@ -21,13 +21,13 @@ from cityos.cases import service as cases_service
 from cityos.deps import SessionDep, require_role
 from cityos.geo import service as geo_service
 from cityos.i18n import catalog
+from cityos.ops.filters import RANGES
+from cityos.ops.layers import LAYERS
 from cityos.web.render import Page, PageDep
 
 router = APIRouter(include_in_schema=False)
 Operator = Annotated[User, Depends(require_role(Role.OPERATOR), scope="function")]
 
-RANGES = ("today", "24h", "7d", "30d")
-LAYERS = ("areas", "sensors", "alerts", "cases")
 SCRIPT_PREFIX = "ops.js."  # the strings the browser script needs
 
 

@@ -321,14 +321,25 @@ def list_alerts(
 def acknowledge(
     db_session: Session, *, alert_id: int, user_id: int | None, actor: Actor, now: datetime | None
 ) -> Alert:
-    """Mark an alert as seen by someone (once); audited."""
+    """Mark an alert as seen by someone (once); audited.
+
+    NotFound when there is no such alert; Conflict when it was already acknowledged (checked
+    in the UPDATE itself, so of two operators acknowledging at once only one succeeds, and
+    only the winner's acknowledgement is audited and announced)."""
     alert = get_alert(db_session, alert_id=alert_id)
-    if alert.acknowledged_at is not None:
-        raise Conflict(
-            f"Alert {alert_id} was already acknowledged at {alert.acknowledged_at.isoformat()}."
+    acknowledged = False
+    if alert.acknowledged_at is None:
+        result = db_session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
+            .values(acknowledged_at=now or utcnow(), acknowledged_by=user_id)
+            .execution_options(synchronize_session=False)
         )
-    alert.acknowledged_at = now or utcnow()
-    alert.acknowledged_by = user_id
+        acknowledged = getattr(result, "rowcount", 0) == 1
+    db_session.refresh(alert)
+    if not acknowledged:
+        when = alert.acknowledged_at.isoformat() if alert.acknowledged_at else "an earlier time"
+        raise Conflict(f"Alert {alert_id} was already acknowledged at {when}.")
     record(
         db_session,
         actor=actor,
@@ -372,7 +383,7 @@ def link_case(db_session: Session, *, alert_id: int, case_id: int, actor: Actor)
         summary=f"case {case_id}: {alert.message}",
         after={"case_id": case_id},
     )
-    _queue_event(db_session, event_payload(alert))
+    _queue_event(db_session, event_payload(alert) | {"case_linked": True})
     return alert
 
 

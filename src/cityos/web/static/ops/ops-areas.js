@@ -1,5 +1,7 @@
 // The areas choropleth (open cases or SLA breaches per district / sub-district / grid cell,
-// with its legend) and the breadcrumb of the drill-down city → district → grid cell.
+// with its legend) and the breadcrumb of the drill-down city → district → grid cell. When the
+// area is a grid cell, the layer holds its sibling cells and the chosen one ("selected") is
+// outlined and framed.
 (function () {
   "use strict";
   var ops = window.CityOps;
@@ -38,16 +40,12 @@
     return classColours.length - 1;
   }
 
-  function drawLegend(problem) {
+  function drawLegend() {
     legend.textContent = "";
-    if (!shown.areas) {
+    if (!shown.areas || element.dataset.areasLoaded !== "true") {
       return;
     }
     legend.appendChild(ops.el("strong", "", ops.t("legend." + legendMetric)));
-    if (problem) {
-      legend.appendChild(ops.el("p", "", problem));
-      return;
-    }
     var list = ops.el("ul");
     var rows = [["0", 0]];
     var lower = 1;
@@ -64,14 +62,15 @@
     legend.appendChild(list);
   }
 
-  function areaSpec(props) {
+  function areaSpec(props, latlng) {
     var actions = [];
-    if (props.level !== "grid") {
+    if (!props.selected && props.code !== ops.state.area) {
       actions.push({
         label: ops.t("drill_down"),
         testid: "drill-down",
         run: function () {
           ops.setFilters({ area: props.code });
+          ops.panel.show(areaSpec(props, latlng)); // drilled in: no drill-down button now
           return Promise.resolve("");
         },
       });
@@ -87,13 +86,15 @@
       link: null, // an area's "full page" is this screen drilled down to it
       actions: actions,
       notes: { type: "area", ref: props.code },
+      latlng: latlng,
+      dispatch: latlng ? kit.dispatchAt(latlng) : null, // a case at the point clicked
     };
   }
 
   function loadAreas() {
     var metric = metricSelect.value;
     return ops
-      .getJSON("/api/ops/layers/areas?" + ops.query({ metric: metric }))
+      .latestJSON("areas", "/api/ops/layers/areas?" + ops.query({ metric: metric }))
       .then(function (data) {
         var info = data.legend || {};
         legendMetric = info.metric || metric;
@@ -101,39 +102,63 @@
           return typeof b === "number" && b > 0;
         });
         groups.areas.clearLayers();
+        var selected = null;
         L.geoJSON(data, {
           style: function (feature) {
+            var chosen = feature.properties.selected === true;
             return {
-              color: ops.wall ? "#8ea1b5" : "#14325c",
-              weight: 1,
+              color: chosen ? (ops.wall ? "#ffd43b" : "#1f6feb") : ops.wall ? "#8ea1b5" : "#14325c",
+              weight: chosen ? 4 : 1,
               fillColor: classColours[areaClass(feature.properties.value)],
-              fillOpacity: 0.55,
+              fillOpacity: chosen ? 0.7 : 0.4,
+              className: chosen ? "ops-area-selected" : "ops-area",
             };
           },
           onEachFeature: function (feature, layer) {
+            var props = feature.properties;
+            if (props.selected === true) {
+              selected = layer;
+            }
             layer.on("click", function (event) {
               L.DomEvent.stopPropagation(event);
-              ops.panel.show(areaSpec(feature.properties));
+              ops.panel.show(areaSpec(props, event.latlng));
             });
-            layer.bindTooltip(ops.name(feature.properties) + ": " + ops.number(feature.properties.value, 0));
+            // a tooltip's string is HTML: the name is data, so escape it
+            layer.bindTooltip(ops.escapeHtml(ops.name(props) + ": " + ops.number(props.value, 0)));
           },
         }).eachLayer(function (layer) {
           groups.areas.addLayer(layer);
         });
         groups.areas.bringToBack();
+        if (selected) {
+          selected.bringToFront(); // its outline above its neighbours'
+        }
         var count = (data.features || []).length;
         element.dataset.areasLevel = data.level || "";
+        element.dataset.areasSelected = selected ? selected.feature.properties.code : "";
         if (fitPending && count) {
-          map.fitBounds(groups.areas.getBounds(), { padding: [10, 10] });
+          map.fitBounds((selected || groups.areas).getBounds(), { padding: [10, 10] });
           fitPending = false;
         }
-        drawLegend();
         mark("areas", count);
+        drawLegend();
+        // the area in the panel: its new value (and, once drilled into, no drill-down button)
+        var current = ops.panel.current();
+        if (current && current.kind === "area") {
+          (data.features || []).forEach(function (feature) {
+            if (feature.properties.code === current.ref) {
+              ops.panel.show(areaSpec(feature.properties, current.latlng));
+            }
+          });
+        }
       })
       .catch(function (error) {
         groups.areas.clearLayers();
+        bounds = [];
+        delete element.dataset.areasSelected;
         element.dataset.areasLoaded = "error";
-        drawLegend(error.message);
+        drawLegend();
+        kit.notice("areas", ops.t("load_failed", { what: ops.t("layer.areas") }) + " " + error.message);
       });
   }
 
@@ -164,12 +189,17 @@
     crumbs.textContent = "";
     crumbs.appendChild(crumb("", ops.t("whole_city"), !code));
     if (!code) {
+      kit.notice("crumbs", null);
       return Promise.resolve();
     }
     return ops
-      .getJSON("/api/geo/areas/" + encodeURIComponent(code))
+      .latestJSON("crumbs", "/api/geo/areas/" + encodeURIComponent(code))
       .then(function (area) {
+        if (ops.state.area !== code) {
+          return; // answered after a move back to the whole city
+        }
         var props = area.properties;
+        kit.notice("crumbs", null);
         crumbs.textContent = "";
         crumbs.appendChild(crumb("", ops.t("whole_city"), false));
         (props.ancestors || [])
@@ -184,7 +214,11 @@
         crumbs.appendChild(crumb(code, ops.name(props), true));
         ops.syncAreaSelect(ops.name(props));
       })
-      .catch(function () {});
+      .catch(function (error) {
+        if (ops.state.area === code) {
+          kit.notice("crumbs", error.message);
+        } // the breadcrumb stays at the whole city
+      });
   }
 
   metricSelect.addEventListener("change", function () {

@@ -91,7 +91,7 @@
 
   function loadSummary() {
     return ops
-      .getJSON("/api/ops/summary?" + ops.query())
+      .latestJSON("summary", "/api/ops/summary?" + ops.query())
       .then(drawTiles)
       .catch(function (error) {
         tiles.dataset.ready = "error";
@@ -142,7 +142,7 @@
 
   function loadCasesPerHour() {
     return ops
-      .getJSON("/api/ops/series/cases_per_hour?" + ops.query())
+      .latestJSON("cases_per_hour", "/api/ops/series/cases_per_hour?" + ops.query())
       .then(function (data) {
         var option = base();
         option.legend = { top: 0, textStyle: { color: text } };
@@ -160,11 +160,18 @@
 
   function loadTopCategories() {
     return ops
-      .getJSON("/api/ops/series/top_categories?" + ops.query())
+      .latestJSON("top_categories", "/api/ops/series/top_categories?" + ops.query())
       .then(function (data) {
         var items = (data.items || []).slice().reverse();
         var option = base();
-        option.tooltip = { trigger: "axis", axisPointer: { type: "shadow" } };
+        option.tooltip = {
+          trigger: "axis",
+          axisPointer: { type: "shadow" },
+          formatter: function (params) {
+            var item = items[params[0].dataIndex];
+            return ops.escapeHtml(ops.name(item) + ": " + ops.number(item.count, 0)); // HTML: escape
+          },
+        };
         option.xAxis = { type: "value", minInterval: 1 };
         option.yAxis = { type: "category", data: items.map(ops.name), axisLabel: { width: 110, overflow: "truncate" } };
         option.series = [{ type: "bar", data: items.map(function (i) { return i.count; }), itemStyle: { color: "#1f6feb" } }];
@@ -176,7 +183,7 @@
 
   function loadSla() {
     return ops
-      .getJSON("/api/ops/series/sla_by_department?" + ops.query())
+      .latestJSON("sla_by_department", "/api/ops/series/sla_by_department?" + ops.query())
       .then(function (data) {
         var items = data.items || [];
         var option = base();
@@ -185,7 +192,10 @@
           axisPointer: { type: "shadow" },
           formatter: function (params) {
             var item = items[params[0].dataIndex];
-            return ops.name(item) + ": " + ops.number(item.pct, 1) + "% (" + item.met + "/" + item.of + ")";
+            // the tooltip takes HTML: escape the department's name
+            return ops.escapeHtml(
+              ops.name(item) + ": " + ops.number(item.pct, 1) + "% (" + item.met + "/" + item.of + ")"
+            );
           },
         };
         option.xAxis = { type: "category", data: items.map(ops.name), axisLabel: { interval: 0, width: 80, overflow: "truncate" } };
@@ -213,7 +223,7 @@
       ? { datastream: sensor.datastream }
       : { observed_property: sensor.observedProperty };
     return ops
-      .getJSON("/api/ops/series/sensor_trend?" + ops.query(extra))
+      .latestJSON("sensor_trend", "/api/ops/series/sensor_trend?" + ops.query(extra))
       .then(function (data) {
         var points = data.points || [];
         var caption = document.getElementById("caption-sensor_trend");

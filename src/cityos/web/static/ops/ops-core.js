@@ -12,6 +12,9 @@
   var parts = {}; // name → function that reloads that part of the screen
   var dirty = {};
   var timer = null;
+  var issued = {}; // request name → number of its newest request
+  var wanted = {}; // request name → URL of its newest request
+  var applied = {}; // request name → number of the response last handed on
 
   var ops = {
     root: root,
@@ -35,6 +38,13 @@
 
   ops.name = function (item) {
     return (ops.zh ? item.name_zh || item.name_en : item.name_en || item.name_zh) || item.code || "";
+  };
+
+  // For the few places that take HTML (Leaflet tooltips, ECharts formatters): data is text.
+  ops.escapeHtml = function (value) {
+    return String(value === null || value === undefined ? "" : value).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
   };
 
   ops.number = function (value, digits) {
@@ -75,7 +85,11 @@
         return {};
       })
       .then(function (body) {
-        var message = (body && body.error && body.error.message) || String(response.status);
+        var message = (body && body.error && body.error.message) || "";
+        if (!message && body && body.detail) {
+          message = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+        }
+        message = message || response.status + " " + (response.statusText || "");
         var error = new Error(message);
         error.status = response.status;
         throw error;
@@ -88,6 +102,38 @@
       credentials: "same-origin",
     }).then(function (response) {
       return response.ok ? response.json() : problem(response);
+    });
+  };
+
+  // GET for one part of the screen (``name``: "summary", "areas", a chart…): each request
+  // is numbered, and a response is handed on only if no newer response of that part was,
+  // and only if it answers the newest request's URL (the filters, metric, property…). An
+  // older answer — say to the filters before a change — is dropped (its promise never
+  // settles), so it cannot overwrite a newer one.
+  ops.latestJSON = function (name, url) {
+    issued[name] = (issued[name] || 0) + 1;
+    var number = issued[name];
+    wanted[name] = url;
+    function fresh() {
+      if (wanted[name] !== url || number < (applied[name] || 0)) {
+        return false;
+      }
+      applied[name] = number;
+      return true;
+    }
+    return new Promise(function (resolve, reject) {
+      ops.getJSON(url).then(
+        function (data) {
+          if (fresh()) {
+            resolve(data);
+          }
+        },
+        function (error) {
+          if (fresh()) {
+            reject(error);
+          }
+        }
+      );
     });
   };
 
@@ -137,9 +183,15 @@
 
   // Filters live in the URL, so a screen can be bookmarked.
   ops.setFilters = function (changes) {
+    var moved = Object.keys(changes).some(function (key) {
+      return ops.state[key] !== changes[key];
+    });
     Object.keys(changes).forEach(function (key) {
       ops.state[key] = changes[key];
     });
+    if (moved && ops.onFiltersChanged) {
+      ops.onFiltersChanged(); // e.g. forget the sensor clicked in the old area
+    }
     var query = ops.query();
     window.history.replaceState(null, "", root.dataset.basePath + "?" + query);
     var other = document.getElementById("ops-other");

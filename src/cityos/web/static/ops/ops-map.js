@@ -49,15 +49,35 @@
     });
   });
 
+  // A layer the API refused says so in a small notice on the map (one line per layer).
+  var noticeBox = document.getElementById("ops-map-notice");
+  var problems = {}; // layer name → message
+
+  function notice(name, message) {
+    if (message) {
+      problems[name] = message;
+    } else {
+      delete problems[name];
+    }
+    noticeBox.textContent = "";
+    Object.keys(problems).forEach(function (key) {
+      var line = ops.el("p", "", problems[key]);
+      line.dataset.layer = key;
+      noticeBox.appendChild(line);
+    });
+    noticeBox.hidden = !Object.keys(problems).length;
+  }
+
   function mark(name, count) {
     element.dataset[name] = String(count);
     element.dataset[name + "Loaded"] = "true";
+    notice(name, null);
   }
 
   function failed(name) {
     return function (error) {
       element.dataset[name + "Loaded"] = "error";
-      ops.panel.say(ops.t("load_failed", { what: ops.t("layer." + name) }) + " " + error.message, true);
+      notice(name, ops.t("load_failed", { what: ops.t("layer." + name) }) + " " + error.message);
     };
   }
 
@@ -115,7 +135,7 @@
 
   function loadSensors() {
     return ops
-      .getJSON("/api/ops/layers/sensors?" + ops.query({ observed_property: ops.sensor.observedProperty }))
+      .latestJSON("sensors", "/api/ops/layers/sensors?" + ops.query({ observed_property: ops.sensor.observedProperty }))
       .then(function (data) {
         fillProperties(data);
         var values = (data.features || [])
@@ -166,6 +186,16 @@
     ops.refresh(["sensors", "sensor_trend"]);
   });
 
+  // A sensor clicked in one area or period is not what the trend should follow in another.
+  ops.onFiltersChanged = function () {
+    ops.sensor.datastream = null;
+    ops.sensor.label = "";
+    var current = ops.panel.current();
+    if (current && current.kind === "sensor") {
+      ops.panel.close();
+    }
+  };
+
   // --- alerts -----------------------------------------------------------------------------
   function alertSpec(props) {
     var actions = [];
@@ -183,28 +213,13 @@
         },
       });
     }
-    if (!props.case_id) {
-      actions.push({
-        label: ops.t("dispatch_from_alert"),
-        testid: "dispatch-alert",
-        run: function () {
-          return ops.postJSON("/api/ops/dispatch", { alert_id: props.id }).then(function (result) {
-            props.case_id = result.case_id;
-            ops.panel.show(alertSpec(props));
-            ops.panel.dispatched(result);
-            ops.refresh(["alerts", "cases", "areas", "summary", "series"]);
-            return undefined;
-          });
-        },
-      });
-    }
     var facts = [
       [ops.t("severity"), ops.t("severity." + props.severity)],
       [ops.t("started"), ops.time(props.started_at)],
       [ops.t("state"), props.acknowledged ? ops.t("acknowledged") : ops.t("not_acknowledged"), "alert-state"],
     ];
     if (props.case_id) {
-      facts.push([ops.t("case"), "#" + props.case_id, "alert-case"]);
+      facts.push([ops.t("case"), { text: "#" + props.case_id, href: "/staff/cases/" + props.case_id }, "alert-case"]);
     }
     return {
       kind: "alert",
@@ -214,12 +229,25 @@
       link: { href: props.url || "/sensing/alerts", text: ops.t("open_alerts") },
       actions: actions,
       notes: { type: "alert", ref: props.id },
+      // no case yet: the dispatch form, on the rule's category when the alert names one
+      dispatch: props.case_id
+        ? null
+        : {
+            alertId: props.id,
+            category: props.case_category || "",
+            description: props.message || "",
+            done: function (result) {
+              props.case_id = result.case_id;
+              ops.panel.show(alertSpec(props));
+              ops.refresh(["alerts"]);
+            },
+          },
     };
   }
 
   function loadAlerts() {
     return ops
-      .getJSON("/api/ops/layers/alerts?" + ops.query())
+      .latestJSON("alerts", "/api/ops/layers/alerts?" + ops.query())
       .then(function (data) {
         groups.alerts.clearLayers();
         features.alerts = {};
@@ -232,6 +260,9 @@
             var classes = ["ops-alert", "sev-" + props.severity, "ops-alert-" + props.id];
             if (!props.acknowledged) {
               classes.push("pulsing");
+            }
+            if (props.case_id) {
+              classes.push("has-case");
             }
             return L.marker(latlng, {
               icon: L.divIcon({ className: classes.join(" "), iconSize: [size, size] }),
@@ -300,7 +331,7 @@
 
   function loadCases() {
     return ops
-      .getJSON("/api/ops/layers/cases?" + ops.query())
+      .latestJSON("cases", "/api/ops/layers/cases?" + ops.query())
       .then(function (data) {
         groups.cases.clearLayers();
         features.cases = {};
@@ -347,17 +378,26 @@
   }
 
   // --- a click on the map itself: dispatch a case at that point ---------------------------
+  // (a click on an area does the same, with the area's details: see ops-areas.js)
+  function pointOf(latlng) {
+    return { lon: Math.round(latlng.lng * 1e6) / 1e6, lat: Math.round(latlng.lat * 1e6) / 1e6 };
+  }
+
+  function dispatchAt(latlng) {
+    var at = pointOf(latlng);
+    return { lon: at.lon, lat: at.lat, category: "", description: "" };
+  }
+
   map.on("click", function (event) {
-    var lon = Math.round(event.latlng.lng * 1e6) / 1e6;
-    var lat = Math.round(event.latlng.lat * 1e6) / 1e6;
+    var at = pointOf(event.latlng);
     ops.panel.show({
       kind: "point",
-      ref: lon + "," + lat,
+      ref: at.lon + "," + at.lat,
       title: ops.t("dispatch_here"),
-      facts: [[ops.t("position"), lat.toFixed(5) + ", " + lon.toFixed(5)]],
+      facts: [[ops.t("position"), at.lat.toFixed(5) + ", " + at.lon.toFixed(5)]],
       actions: [],
       notes: null,
-      dispatchAt: { lon: lon, lat: lat },
+      dispatch: dispatchAt(event.latlng),
     });
   });
 
@@ -377,4 +417,6 @@
   ops.mapkit.groups = groups;
   ops.mapkit.shown = shown;
   ops.mapkit.mark = mark;
+  ops.mapkit.notice = notice;
+  ops.mapkit.dispatchAt = dispatchAt;
 })();

@@ -10,10 +10,12 @@
   var body = document.getElementById("ops-panel-body");
   var message = document.getElementById("ops-panel-message");
   var dispatchForm = document.getElementById("ops-dispatch");
+  var dispatchTitle = document.getElementById("ops-dispatch-title");
+  var dispatchButton = dispatchForm.querySelector('button[type="submit"]');
   var notes = document.getElementById("ops-notes");
   var notesList = document.getElementById("ops-notes-list");
   var noteForm = document.getElementById("ops-note-form");
-  var current = null; // {kind, ref, notes: {type, ref} | null, dispatchAt: {lon, lat} | null}
+  var current = null; // the spec shown (see show)
 
   function say(text, isError) {
     message.textContent = text || "";
@@ -58,8 +60,32 @@
       });
   }
 
-  // spec: {kind, ref, title, facts: [[label, value]], link: {href, text}, actions:
-  //        [{label, testid, run}], notes: {type, ref} | null, dispatchAt: {lon, lat} | null}
+  // The dispatch form, set up afresh for a new target (kept as typed when the same target is
+  // shown again after a refresh): the category preselected when the target names one (an
+  // alert's rule), else the first; the description prefilled (an alert's message).
+  function prepareDispatch(dispatch, fresh) {
+    dispatchForm.hidden = !dispatch;
+    if (!dispatch || !fresh) {
+      return;
+    }
+    dispatchForm.reset();
+    dispatchButton.disabled = false;
+    dispatchTitle.textContent = ops.t(dispatch.alertId ? "dispatch.for_alert" : "dispatch.here");
+    var select = dispatchForm.elements.service_code;
+    var known = Array.prototype.some.call(select.options, function (option) {
+      return option.value === dispatch.category;
+    });
+    if (known) {
+      select.value = dispatch.category;
+    } else {
+      select.selectedIndex = 0;
+    }
+    dispatchForm.elements.description.value = dispatch.description || "";
+  }
+
+  // spec: {kind, ref, title, facts: [[label, value | {text, href}, testid?]], link: {href,
+  //        text}, actions: [{label, testid, run}], notes: {type, ref} | null, dispatch:
+  //        {alertId?, lon?, lat?, category, description, done?} | null}
   function show(spec) {
     var same = current && current.kind === spec.kind && String(current.ref) === String(spec.ref);
     current = spec;
@@ -75,7 +101,14 @@
       var list = ops.el("dl");
       spec.facts.forEach(function (fact) {
         list.appendChild(ops.el("dt", "", fact[0]));
-        var value = ops.el("dd", "", fact[1]);
+        var value = ops.el("dd");
+        if (fact[1] && typeof fact[1] === "object") {
+          var to = ops.el("a", "", fact[1].text);
+          to.href = fact[1].href;
+          value.appendChild(to);
+        } else {
+          value.textContent = fact[1] === null || fact[1] === undefined ? "" : String(fact[1]);
+        }
         if (fact[2]) {
           value.dataset.testid = fact[2];
         }
@@ -110,7 +143,7 @@
       actions.appendChild(link);
     }
     body.appendChild(actions);
-    dispatchForm.hidden = !spec.dispatchAt;
+    prepareDispatch(spec.dispatch, !same);
     notes.hidden = !spec.notes;
     if (spec.notes && !same) {
       notesList.textContent = "";
@@ -129,29 +162,41 @@
 
   dispatchForm.addEventListener("submit", function (event) {
     event.preventDefault();
-    if (!current || !current.dispatchAt) {
+    if (!current || !current.dispatch) {
       return;
     }
+    var dispatch = current.dispatch;
     var fields = new FormData(dispatchForm);
     var body = {
-      lon: current.dispatchAt.lon,
-      lat: current.dispatchAt.lat,
       service_code: fields.get("service_code"),
       description: fields.get("description") || "",
     };
+    if (dispatch.alertId) {
+      body.alert_id = dispatch.alertId;
+    } else {
+      body.lon = dispatch.lon;
+      body.lat = dispatch.lat;
+    }
     if (fields.get("priority")) {
       body.priority = fields.get("priority");
     }
+    dispatchButton.disabled = true;
     say(ops.t("working"));
     ops
       .postJSON("/api/ops/dispatch", body)
       .then(function (result) {
-        dispatchForm.reset();
+        dispatchButton.disabled = false;
+        if (dispatch.done) {
+          dispatch.done(result); // e.g. the alert now shows its case, without the form
+        } else {
+          dispatchForm.reset();
+        }
         ops.panel.dispatched(result);
         ops.refresh(["summary", "cases", "areas", "series"]);
       })
       .catch(function (error) {
-        say(error.message, true);
+        dispatchButton.disabled = false;
+        say(error.message, true); // the server says what to fix
       });
   });
 
