@@ -1,9 +1,10 @@
 """In-process publish/subscribe. Handlers run synchronously in the publisher's thread.
 
 :func:`publish_after_commit` holds an event until the database transaction that made the
-change commits, so no one hears of work that was rolled back. Live pages (the operations
-center) listen through :mod:`cityos.ops.live`, which also relays events between processes
-over MQTT when a broker is configured.
+change commits, so no one hears of work that was rolled back (events queued inside a
+savepoint that is rolled back are dropped). Live pages (the operations center) listen
+through :mod:`cityos.ops.live`; :mod:`cityos.relay` carries events between processes over
+MQTT when a broker is configured.
 """
 
 from __future__ import annotations

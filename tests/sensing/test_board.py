@@ -76,10 +76,17 @@ def sensors(db: Session, services: CatalogFixture) -> Sensors:
 
 
 def add_alert(
-    db: Session, gauge: Gauge, severity: str, started: timedelta, ended: timedelta | None = None
+    db: Session,
+    gauge: Gauge,
+    severity: str,
+    started: timedelta,
+    ended: timedelta | None = None,
+    category: str | None = None,
 ) -> Alert:
     """An alert on ``gauge`` that started ``started`` before NOW (ended ``ended`` before)."""
-    rule = make_rule(db, name=f"{severity} rule", datastream_id=gauge.datastream_id)
+    rule = make_rule(
+        db, name=f"{severity} rule", datastream_id=gauge.datastream_id, case_category=category
+    )
     place = place_of(db, gauge.datastream_id)
     alert = Alert(
         rule_id=rule.id,
@@ -102,7 +109,7 @@ def add_alert(
 @pytest.fixture
 def alerts(db: Session, sensors: Sensors) -> dict[str, Alert]:
     made = {
-        "critical": add_alert(db, sensors.west, "critical", 2 * H),
+        "critical": add_alert(db, sensors.west, "critical", 2 * H, category="FLOODING"),
         "warning": add_alert(db, sensors.east, "warning", H),
         "cleared": add_alert(db, sensors.west, "warning", 5 * H, ended=3 * H),
         "info": add_alert(db, sensors.east, "info", 30 * MIN),
@@ -156,6 +163,8 @@ def test_active_alert_points_are_most_severe_first_with_their_place(
     assert warning.datastream_name == "East gauge water level"
     assert (warning.lon, warning.lat) == EAST_NORTH
     assert (warning.district_code, warning.grid_code) == ("TC-E", sensors.east_grid)
+    assert warning.case_category is None
+    assert points[0].case_category == "FLOODING"  # what the page preselects for a dispatch
     assert warning.case_id is None
     assert [p.id for p in service.active_alert_points(db, area_code="TC-W")] == [
         alerts["critical"].id

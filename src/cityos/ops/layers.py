@@ -342,6 +342,7 @@ def alerts_layer(db_session: Session, *, filters: Filters, cache: FigureCache) -
                     "started_at": a.started_at.isoformat(),
                     "acknowledged": a.acknowledged_at is not None,
                     "case_id": a.case_id,
+                    "case_category": a.case_category,
                     "datastream_id": a.datastream_id,
                     "datastream": a.datastream_name,
                     "url": f"/sensing/datastreams/{a.datastream_id}",

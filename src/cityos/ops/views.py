@@ -1,7 +1,7 @@
 """The operations center's pages: ``/ops`` (normal layout) and ``/ops/wall`` (big screen).
 
 Operators and admins only (anonymous visitors are sent to the login page, other roles get
-the 403 page). The page is a shell: the browser script (``static/ops/ops.js``) draws the
+the 403 page). The page is a shell: the browser scripts (``static/ops/ops-*.js``) draw the
 map, tiles and charts from ``/api/ops/*`` and listens to ``/api/ops/events``. The server
 only hands it the filters from the query string, the district and category choices and the
 UI strings, all as ``data-`` attributes (the CSP forbids inline scripts).

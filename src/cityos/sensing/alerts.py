@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, update
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from cityos import events
 from cityos.audit.service import Actor, record
@@ -43,35 +43,15 @@ from cityos.sensing.models import (
 log = logging.getLogger("cityos.sensing.alerts")
 SENSING_ACTOR = Actor.system("sensing")
 EVENT_TOPIC = "sensing.alert"
-_PENDING = "cityos.sensing.alert_events"
 _CHANGES = "cityos.sensing.alert_changes"
 
 
 # --- events after commit -------------------------------------------------------------------
 
 
-def _publish_pending(db_session: Session) -> None:
-    if db_session.in_nested_transaction():
-        return  # a savepoint was released: the transaction goes on
-    pending: list[dict[str, Any]] = db_session.info.pop(_PENDING, [])
-    for payload in pending:
-        try:
-            events.publish(EVENT_TOPIC, payload)
-        except Exception:  # a subscriber's failure is not the writer's
-            log.exception("a sensing.alert subscriber failed")
-
-
-def _drop_pending(db_session: Session, previous: SessionTransaction) -> None:
-    if previous.parent is None:  # the whole transaction, not a savepoint, was rolled back
-        db_session.info.pop(_PENDING, None)
-
-
 def _queue_event(db_session: Session, payload: dict[str, Any]) -> None:
-    if not db_session.info.get(_PENDING + ".listening"):
-        event.listen(db_session, "after_commit", _publish_pending)
-        event.listen(db_session, "after_soft_rollback", _drop_pending)
-        db_session.info[_PENDING + ".listening"] = True
-    db_session.info.setdefault(_PENDING, []).append(payload)
+    """Announce ``payload`` on ``sensing.alert`` once the transaction commits."""
+    events.publish_after_commit(db_session, EVENT_TOPIC, payload)
 
 
 def changes(db_session: Session) -> int:

@@ -27,6 +27,7 @@ from cityos.sensing.areas import resolve
 from cityos.sensing.latest import first_location, scoped_datastreams
 from cityos.sensing.models import (
     Alert,
+    AlertRule,
     AlertState,
     Datastream,
     LatestValue,
@@ -62,6 +63,7 @@ class AlertPoint:
     lat: float | None
     district_code: str | None
     grid_code: str | None
+    case_category: str | None = None  # the service code the alert's rule opens cases in
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +144,9 @@ def active_alert_points(
     """The active alerts, most severe first, then newest first (at most ``limit``)."""
     rank = case(SEVERITY_RANK, value=Alert.severity, else_=len(SEVERITY_RANK))
     rows = db_session.execute(
-        select(Alert, Datastream.name)
+        select(Alert, Datastream.name, AlertRule.case_category)
         .join(Datastream, Datastream.id == Alert.datastream_id)
+        .join(AlertRule, AlertRule.id == Alert.rule_id)
         .where(Alert.state == AlertState.ACTIVE.value, alert_area_clause(db_session, area_code))
         .order_by(rank, Alert.started_at.desc(), Alert.id.desc())
         .limit(max(limit, 0))
@@ -162,8 +165,9 @@ def active_alert_points(
             lat=alert.lat,
             district_code=alert.district_code,
             grid_code=alert.grid_code,
+            case_category=category,
         )
-        for alert, name in rows
+        for alert, name, category in rows
     ]
 
 
