@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -38,17 +39,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(database_url: str, engine: Engine) -> Iterator[str]:
-    """CityOS on ``engine`` served by uvicorn in a thread; yields its base URL."""
+def live_server(database_url: str, engine: Engine, **overrides: Any) -> Iterator[str]:
+    """CityOS on ``engine`` served by uvicorn in a thread; yields its base URL.
+    ``overrides`` are further settings (a broker, say)."""
     port = free_port()
-    settings = Settings(
-        database_url=database_url,
-        secret_key="live-test-secret",
-        base_url=f"http://127.0.0.1:{port}",
-        map_tile_url="",  # no network here: maps draw the areas on a plain background
-        default_language="en",
-        worker_interval_seconds=0,
-    )
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "secret_key": "live-test-secret",
+        "base_url": f"http://127.0.0.1:{port}",
+        "map_tile_url": "",  # no network here: maps draw the areas on a plain background
+        "default_language": "en",
+        "worker_interval_seconds": 0,
+    }
+    settings = Settings(**(values | overrides))
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, engine=engine), port=port, log_level="warning")
     )

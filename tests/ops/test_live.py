@@ -19,23 +19,20 @@ from typing import Any
 import httpx2
 import paho.mqtt.client as mqtt
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from cityos import events
-from cityos.app import create_app
 from cityos.audit.service import Actor
 from cityos.auth import service as auth_service
 from cityos.auth.models import User
-from cityos.config import Settings
 from cityos.ops import live
 from cityos.relay import Relay, RelayConfig
 from tests.cases.conftest import services
 from tests.cases.open311_support import BASE, Open311City, open311_city, pothole
 from tests.geo.conftest import city
-from tests.live_server import free_port, live_server
+from tests.live_server import live_server
 from tests.sensing.alerts_support import make_gauge, make_rule
 from tests.sensing.mqtt_support import BROKER, broker, prefix, publisher
 from tests.test_relay import Bus
@@ -296,33 +293,16 @@ def test_a_batch_relayed_with_a_count_instead_of_ids_still_counts_its_readings(
 def relaying_server(database_url: str, engine: Engine, prefix: str) -> Iterator[str]:
     """A live server whose bus is relayed over Mosquitto under ``prefix`` (no ingest of its
     own: the other process ingests)."""
-    port = free_port()
-    settings = Settings(
-        database_url=database_url,
-        secret_key="live-test-secret",
-        base_url=f"http://127.0.0.1:{port}",
-        map_tile_url="",
-        default_language="en",
-        worker_interval_seconds=0,
+    with live_server(
+        database_url,
+        engine,
         mqtt_url=f"mqtt://{BROKER[0]}:{BROKER[1]}",
         mqtt_topic_prefix=prefix,
         mqtt_client_id=f"{prefix.rstrip('/')}-server",
         ingest_embedded=False,
         ops_relay=True,
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine=engine), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started or not thread.is_alive(), seconds=20)
-    assert server.started, "the test server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        live.close_streams()
-        server.should_exit = True
-        thread.join(timeout=10)
+    ) as url:
+        yield url
 
 
 class Screen:
