@@ -10,7 +10,7 @@ from itertools import count
 
 from cityos.ops.cache import READINGS_THROTTLE, FigureCache
 
-READINGS = {"entity": "Observations", "op": "create", "ids": [1], "datastreams": [4]}
+READINGS = {"entity": "Observation", "op": "create", "ids": [1], "datastreams": [4]}
 THREADS = 6
 
 

@@ -83,7 +83,7 @@ def test_a_reading_drops_the_sensor_part_and_keeps_the_cached_case_figures(
     filters = parse_filters(db, range_="today", area=None, now=utcnow(), timezone="Asia/Shanghai")
     assert tiles(summary(db, filters=filters, cache=cache))["cases_new"]["value"] == 1
     seed_cases(db, west=1, east=0)  # no event reaches this cache: it is not subscribed
-    cache.on_event("sta.changed", {"entity": "Observations", "op": "create", "ids": [1]})
+    cache.on_event("sta.changed", {"entity": "Observation", "op": "create", "ids": [1]})
     assert tiles(summary(db, filters=filters, cache=cache))["cases_new"]["value"] == 1
     cache.on_event("cases.changed", {"id": 2, "kind": "submitted"})
     assert tiles(summary(db, filters=filters, cache=cache))["cases_new"]["value"] == 2

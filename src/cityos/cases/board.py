@@ -5,7 +5,8 @@ Every figure uses the definitions of :mod:`cityos.cases.stats` (a case is *open*
 the open statuses; *breached* when open and its running SLA clock is due, ``next_due_at <=
 now``; *ended* when resolved or closed, ``resolved_at`` saying when) and is computed with
 grouped SQL aggregates that the indexes of :class:`~cityos.cases.models.Case` serve
-(``requested_at``, ``resolved_at``, ``(status, district_id, grid_id)``, ``next_due_at``):
+(``requested_at``, ``resolved_at``, ``(status, district_id, subdistrict_id, grid_id,
+next_due_at)`` for open cases, read from the index alone):
 only a few rows per figure leave the database (on SQLite, which has no median, the
 durations of the cases resolved in the period do).
 
@@ -173,19 +174,23 @@ def board_counts(
     end: datetime,
     area: AreaFilter | None,
     now: datetime,
+    with_open: bool = True,
 ) -> BoardCounts:
-    """New, resolved and closed cases in ``[start, end)``; open and breached ones at ``now``."""
+    """New, resolved and closed cases in ``[start, end)``; open and breached ones at ``now``
+    (left at 0 without ``with_open``: a previous period's counts need no second look)."""
     new = db_session.scalar(select(func.count()).where(*_requested(start, end, area)))
     ended = dict(
         db_session.execute(
             select(Case.status, func.count()).where(*_ended(start, end, area)).group_by(Case.status)
         ).all()
     )
-    open_now, breached = db_session.execute(
-        select(func.count(), count_of(_breached(now))).where(
-            *_scope(area), Case.status.in_(OPEN_VALUES)
-        )
-    ).one()
+    open_now, breached = 0, 0
+    if with_open:
+        open_now, breached = db_session.execute(
+            select(func.count(), count_of(_breached(now))).where(
+                *_scope(area), Case.status.in_(OPEN_VALUES)
+            )
+        ).one()
     return BoardCounts(
         new=int(new or 0),
         resolved=int(ended.get(CaseStatus.RESOLVED.value, 0)),

@@ -26,6 +26,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
 from cityos import events
+from cityos.relay import OBSERVATION_ENTITIES
 
 T = TypeVar("T")
 
@@ -56,7 +57,7 @@ def is_readings(topic: str, payload: dict[str, Any]) -> bool:
     """Whether a bus event announces new readings (Observations created)."""
     return (
         topic == "sta.changed"
-        and payload.get("entity") == "Observations"
+        and payload.get("entity") in OBSERVATION_ENTITIES
         and payload.get("op") == "create"
     )
 

@@ -37,12 +37,12 @@ from starlette.types import Receive, Scope, Send
 from cityos import events
 from cityos.auth.models import Role, User
 from cityos.deps import require_role
+from cityos.relay import OBSERVATION_ENTITIES
 
 router = APIRouter(tags=["ops"])
 
 TOPICS = ("cases.changed", "sensing.alert", "ops.note")
 STA_TOPIC = "sta.changed"
-OBSERVATION_ENTITIES = frozenset({"Observation", "Observations"})
 READINGS = "readings"
 RESYNC = "resync"
 RETRY_MS = 2000

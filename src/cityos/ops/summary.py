@@ -105,12 +105,17 @@ def case_counts(
     area = area_filter(filters)
 
     def compute() -> tuple[cases_service.BoardCounts, cases_service.BoardCounts]:
-        def counts(period: Period) -> cases_service.BoardCounts:
+        def counts(period: Period, *, with_open: bool) -> cases_service.BoardCounts:
             return cases_service.board_counts(
-                db_session, start=period.start, end=period.end, area=area, now=filters.now
+                db_session,
+                start=period.start,
+                end=period.end,
+                area=area,
+                now=filters.now,
+                with_open=with_open,
             )
 
-        return counts(filters.period), counts(filters.previous)
+        return counts(filters.period, with_open=True), counts(filters.previous, with_open=False)
 
     return cache.get("cases.counts", filters.key, compute)
 
@@ -150,16 +155,23 @@ def alert_counts(
 def sensor_reporting(
     db_session: Session, filters: Filters, cache: FigureCache
 ) -> tuple[sensing_service.Reporting, sensing_service.Reporting]:
-    """Datastreams reporting now, and at the end of the previous period (hourly rollups)."""
+    """Datastreams reporting now, and at the end of the previous period (hourly rollups).
 
-    def compute() -> tuple[sensing_service.Reporting, sensing_service.Reporting]:
-        now = sensing_service.reporting(db_session, area_code=filters.area_code, now=filters.now)
-        then = sensing_service.reporting_at(
-            db_session, area_code=filters.area_code, at=filters.previous.end
-        )
-        return now, then
-
-    return cache.get("sensors.reporting", filters.key, compute)
+    The past does not change with new readings, so that figure is kept apart ("history", a
+    group no event drops), keyed to the minute."""
+    area = filters.area_code
+    now = cache.get(
+        "sensors.reporting",
+        area or "",
+        lambda: sensing_service.reporting(db_session, area_code=area, now=filters.now),
+    )
+    at = filters.previous.end.replace(second=0, microsecond=0)
+    then = cache.get(
+        "history.reporting",
+        (area or "", at.isoformat()),
+        lambda: sensing_service.reporting_at(db_session, area_code=area, at=at),
+    )
+    return now, then
 
 
 def dataset_figures(

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityos.errors import InvalidInput
@@ -167,16 +167,29 @@ def series(
         "max": [Rollup.max],
         "last": [Rollup.last, Rollup.last_time],
     }
+    many = len(datastream_ids) > 1
     columns: list[Any] = [Rollup.bucket, Rollup.count, *extra[fn]]
+    if many and fn != "last":
+        # Several datastreams: their stored buckets are added up in SQL first, so one row
+        # per stored bucket leaves the database (count, sum, min and max combine again).
+        merged: dict[str, Any] = {
+            "count": func.sum(Rollup.count),
+            "sum": func.sum(Rollup.sum),
+            "min": func.min(Rollup.min),
+            "max": func.max(Rollup.max),
+        }
+        columns = [Rollup.bucket] + [merged[column.key].label(column.key) for column in columns[1:]]
     query = select(*columns).where(
         Rollup.interval_s == interval.stored_s,
         Rollup.bucket >= start,
         Rollup.bucket < end,
     )
-    if len(datastream_ids) == 1:
+    if not many:
         query = query.where(Rollup.datastream_id == datastream_ids[0])
     else:
         query = query.where(Rollup.datastream_id.in_(sorted(datastream_ids)))
+        if fn != "last":
+            query = query.group_by(Rollup.bucket)
     rows = list(db_session.execute(query.order_by(Rollup.bucket)))
     return _combine(rows, interval.seconds, fn)
 

@@ -1,4 +1,4 @@
-"""ops: operator notes; indexes for the operations center's case figures
+"""ops: operator notes; covering indexes for the operations center's case figures
 
 Revision ID: 0006
 Revises: 0005
@@ -38,14 +38,45 @@ def upgrade() -> None:
     )
     op.create_index("ix_ops_notes_target", "ops_notes", ["target_type", "target_ref", "created_at"])
     op.create_index(op.f("ix_ops_notes_created_at"), "ops_notes", ["created_at"])
-    op.create_index("ix_cases_cases_resolved_at", "cases_cases", ["resolved_at"])
+    # Covering indexes (PostgreSQL INCLUDE; plain on SQLite): the figures are read from
+    # the index alone.
     op.create_index(
-        "ix_cases_cases_status_area", "cases_cases", ["status", "district_id", "grid_id"]
+        "ix_cases_cases_resolved_at",
+        "cases_cases",
+        ["resolved_at"],
+        postgresql_include=[
+            "status",
+            "requested_at",
+            "resolve_due_at",
+            "department_id",
+            "district_id",
+            "subdistrict_id",
+            "grid_id",
+        ],
+    )
+    op.create_index(
+        "ix_cases_cases_requested_cover",
+        "cases_cases",
+        ["requested_at"],
+        postgresql_include=[
+            "status",
+            "reopen_count",
+            "category_id",
+            "district_id",
+            "subdistrict_id",
+            "grid_id",
+        ],
+    )
+    op.create_index(
+        "ix_cases_cases_status_area",
+        "cases_cases",
+        ["status", "district_id", "subdistrict_id", "grid_id", "next_due_at"],
     )
 
 
 def downgrade() -> None:
     op.drop_index("ix_cases_cases_status_area", table_name="cases_cases")
+    op.drop_index("ix_cases_cases_requested_cover", table_name="cases_cases")
     op.drop_index("ix_cases_cases_resolved_at", table_name="cases_cases")
     op.drop_index(op.f("ix_ops_notes_created_at"), table_name="ops_notes")
     op.drop_index("ix_ops_notes_target", table_name="ops_notes")
