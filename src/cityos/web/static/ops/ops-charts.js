@@ -185,7 +185,10 @@
     return ops
       .latestJSON("sla_by_department", "/api/ops/series/sla_by_department?" + ops.query())
       .then(function (data) {
-        var items = data.items || [];
+        // horizontal bars, the worst department on top (a category axis runs bottom up)
+        var items = (data.items || []).slice().sort(function (a, b) {
+          return (b.pct === null ? 101 : b.pct) - (a.pct === null ? 101 : a.pct);
+        });
         var option = base();
         option.tooltip = {
           trigger: "axis",
@@ -198,8 +201,8 @@
             );
           },
         };
-        option.xAxis = { type: "category", data: items.map(ops.name), axisLabel: { interval: 0, width: 80, overflow: "truncate" } };
-        option.yAxis = { type: "value", max: 100, axisLabel: { formatter: "{value}%" } };
+        option.yAxis = { type: "category", data: items.map(ops.name), axisLabel: { interval: 0, width: 110, overflow: "truncate" } };
+        option.xAxis = { type: "value", max: 100, axisLabel: { formatter: "{value}%" } };
         option.series = [
           {
             type: "bar",
@@ -231,7 +234,10 @@
         var option = base();
         option.xAxis = { type: "time", axisLabel: { hideOverlap: true } };
         option.yAxis = { type: "value", scale: true, name: data.unit || "" };
-        option.series = [{ type: "line", showSymbol: false, connectNulls: false, data: points, itemStyle: { color: "#0ca678" } }];
+        // gaps (hours without readings) are bridged; sparse series show their points
+        option.series = [
+          { type: "line", showSymbol: points.length < 60, connectNulls: true, data: points, itemStyle: { color: "#0ca678" } },
+        ];
         chart("sensor_trend").setOption(option, true);
         done(
           "sensor_trend",
