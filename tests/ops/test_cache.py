@@ -111,3 +111,26 @@ def test_readings_drop_the_sensor_figures_at_most_once_per_throttle_period() -> 
     cache.on_event("sta.changed", READINGS)  # the last drop by readings is old enough
     assert sensors() == 4
     assert cache.get("cases.counts", "", lambda: "again") == cases  # readings leave cases
+
+
+def test_a_figure_of_the_past_is_kept_past_the_cache_ttl_and_never_dropped_by_events() -> None:
+    clock = [0.0]
+    cache = FigureCache(10, clock=lambda: clock[0])
+    numbers = count(1)
+    past = lambda: cache.get("history.reporting", "k", lambda: next(numbers), ttl=3600)  # noqa: E731
+    now = lambda: cache.get("sensors.reporting", "k", lambda: next(numbers))  # noqa: E731
+    assert (past(), now()) == (1, 2)
+    clock[0] = 60.0  # the cache's own ttl has passed
+    cache.on_event("sta.changed", {"entity": "Datastream", "op": "update", "ids": [4]})
+    assert (past(), now()) == (1, 3)
+    clock[0] = 3601.0
+    assert past() == 4
+
+
+def test_with_the_cache_off_nothing_is_kept_whatever_the_ttl() -> None:
+    cache = FigureCache(0)
+    numbers = count(1)
+    assert [cache.get("history.x", "k", lambda: next(numbers), ttl=3600) for _ in range(2)] == [
+        1,
+        2,
+    ]

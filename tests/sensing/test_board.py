@@ -202,6 +202,9 @@ def test_sensor_points_show_the_latest_public_values_of_one_property(
 ) -> None:
     layer = service.sensor_points(db, area_code=None, observed_property=None)
     assert layer.properties == ["air temperature", "water level"]  # not the restricted pressure
+    # the silent gauge has no reading yet: two water-level datastreams speak
+    assert service.property_counts(db, area_code=None) == {"air temperature": 1, "water level": 2}
+    assert service.property_counts(db, area_code="TC-W") == {"water level": 1}
     assert layer.observed_property == "air temperature"
     [point] = layer.points
     assert point.datastream_id == sensors.thermometer.datastream_id

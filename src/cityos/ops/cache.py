@@ -91,11 +91,14 @@ class FigureCache:
     def enabled(self) -> bool:
         return self.ttl > 0
 
-    def get(self, part: str, key: Hashable, compute: Callable[[], T]) -> T:
+    def get(
+        self, part: str, key: Hashable, compute: Callable[[], T], *, ttl: float | None = None
+    ) -> T:
         """The cached value of ``(part, key)``, else ``compute()`` (stored when still fresh).
 
         When another caller is computing the same figure, wait for its value (if it fails,
-        compute here)."""
+        compute here). ``ttl`` keeps this figure longer than the cache's own (a figure of
+        the past, which no clock moves); with the cache off nothing is kept."""
         if not self.enabled:
             return compute()
         group = group_of(part)
@@ -129,7 +132,8 @@ class FigureCache:
                 if self._generations.get(group, 0) == generation:
                     if len(self._entries) >= MAX_ENTRIES:
                         self._evict(self._clock())
-                    self._entries[entry_key] = (self._clock() + self.ttl, value)
+                    keep = self.ttl if ttl is None else max(ttl, self.ttl)
+                    self._entries[entry_key] = (self._clock() + keep, value)
             return value
         finally:
             with self._lock:

@@ -174,20 +174,20 @@ def sensor_trend(
             unit = str(unit_of_measurement.get("symbol") or "")
         else:
             # checks the name (InvalidInput listing the names) and picks the default
-            layer = sensing_service.sensor_points(
+            counts, chosen = sensing_service.choose_property(
                 db_session, area_code=filters.area_code, observed_property=wanted
             )
-            if not layer.observed_property:
+            if not chosen:
                 return {"label": None, "unit": None, "interval": "1h", "points": []}
             # hourly, unless that would read too many stored rollups: then daily
-            interval = "1h" if hours * len(layer.points) <= MAX_HOURLY_ROWS else "1d"
+            interval = "1h" if hours * counts.get(chosen, 0) <= MAX_HOURLY_ROWS else "1d"
             found = sensing_service.area_aggregate(
                 db_session,
-                observed_property=layer.observed_property,
+                observed_property=chosen,
                 area=filters.area_code,
                 **aggregate_common(interval),
             )
-            label = layer.observed_property
+            label = chosen
             unit = ", ".join(found["units"])
         start = datetime.fromisoformat(found["from"])
         end = datetime.fromisoformat(found["to"])

@@ -46,6 +46,7 @@ from cityos.ops.filters import Filters, Period
 from cityos.sensing import service as sensing_service
 
 MODULES = ("cases", "sensing", "datahub")
+HISTORY_SECONDS = 3600.0  # figures of the past are kept this long
 TILE_KEYS = (
     "cases_new",
     "cases_open",
@@ -158,18 +159,19 @@ def sensor_reporting(
     """Datastreams reporting now, and at the end of the previous period (hourly rollups).
 
     The past does not change with new readings, so that figure is kept apart ("history", a
-    group no event drops), keyed to the minute."""
+    group no event drops) for an hour, keyed to the hour (the rollups are hourly)."""
     area = filters.area_code
     now = cache.get(
         "sensors.reporting",
         area or "",
         lambda: sensing_service.reporting(db_session, area_code=area, now=filters.now),
     )
-    at = filters.previous.end.replace(second=0, microsecond=0)
+    at = filters.previous.end.replace(minute=0, second=0, microsecond=0)
     then = cache.get(
         "history.reporting",
         (area or "", at.isoformat()),
         lambda: sensing_service.reporting_at(db_session, area_code=area, at=at),
+        ttl=HISTORY_SECONDS,
     )
     return now, then
 

@@ -245,20 +245,42 @@ def reporting_at(
     )
 
 
-def _property_names(db_session: Session, area_code: str | None) -> list[str]:
-    query = scoped_datastreams(
-        db_session,
-        select(ObservedProperty.name)
-        .distinct()
+def property_counts(db_session: Session, *, area_code: str | None) -> dict[str, int]:
+    """Observed property name → how many public datastreams of it (in the area) have a
+    latest value, in name order."""
+    counted: Any = (
+        select(ObservedProperty.name, func.count(Datastream.id))
         .select_from(Datastream)
         .join(ObservedProperty, ObservedProperty.id == Datastream.observed_property_id)
-        .join(LatestValue, LatestValue.datastream_id == Datastream.id),
+        .join(LatestValue, LatestValue.datastream_id == Datastream.id)
+        .group_by(ObservedProperty.name)
+    )
+    query = scoped_datastreams(
+        db_session,
+        counted,
         area=area_code,
         observed_property=None,
         bbox=None,
         include_restricted=False,
     )
-    return sorted(str(name) for name in db_session.scalars(query))
+    return dict(sorted((str(name), int(count)) for name, count in db_session.execute(query)))
+
+
+def choose_property(
+    db_session: Session, *, area_code: str | None, observed_property: str | None
+) -> tuple[dict[str, int], str]:
+    """The property counts of the area and the chosen name (by default the first; ``""``
+    when there is none). A name no observed property has is InvalidInput listing the names."""
+    counts = property_counts(db_session, area_code=area_code)
+    chosen = (observed_property or "").strip()
+    if chosen and chosen not in counts:
+        known = db_session.scalar(select(func.count()).where(ObservedProperty.name == chosen))
+        if not known:
+            raise InvalidInput(
+                f"There is no observed property named {chosen!r}; "
+                f"use one of {', '.join(counts) or '(none yet)'}."
+            )
+    return counts, chosen or next(iter(counts), "")
 
 
 def _unit_symbol(unit: Any) -> str:
@@ -273,17 +295,10 @@ def sensor_points(
     """The latest value of every public, placed datastream of one observed property (by
     name; default the first of ``properties``). A name no observed property has is
     InvalidInput; a known one without readings in the area gives no points."""
-    properties = _property_names(db_session, area_code)
-    chosen = (observed_property or "").strip()
-    if chosen and chosen not in properties:
-        known = db_session.scalar(select(func.count()).where(ObservedProperty.name == chosen))
-        if not known:
-            raise InvalidInput(
-                f"There is no observed property named {chosen!r}; "
-                f"use one of {', '.join(properties) or '(none yet)'}."
-            )
-    if not chosen:
-        chosen = properties[0] if properties else ""
+    counts, chosen = choose_property(
+        db_session, area_code=area_code, observed_property=observed_property
+    )
+    properties = list(counts)
     if not chosen:
         return SensorLayer(properties=properties, observed_property="", points=[])
     first = first_location()
