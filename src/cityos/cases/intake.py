@@ -450,7 +450,7 @@ def open_case(
         base_url=policy.base_url,
         reporter_email=email,
     )
-    notices.announce(db_session, case, kind="submitted", category=category.service_code)
+    notices.announce(db_session, case, kind="submitted")
     return case
 
 

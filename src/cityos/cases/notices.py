@@ -25,20 +25,16 @@ from cityos.cases.models import Case
 TOPIC = "cases.changed"
 
 
-def payload(
-    case: Case, *, kind: str, status_from: str | None = None, category: str | None = None
-) -> dict[str, Any]:
-    known = case.category  # one look-up by key at most (usually already in the session)
-    if category is None and known is not None:
-        category = known.service_code
+def payload(case: Case, *, kind: str, status_from: str | None = None) -> dict[str, Any]:
+    category = case.category  # one look-up by key at most (usually already in the session)
     return {
         "id": case.id,
         "kind": kind,
         "status": case.status,
         "status_from": status_from,
-        "category": category,
-        "category_name_en": known.name_en if known is not None else None,
-        "category_name_zh": known.name_zh if known is not None else None,
+        "category": category.service_code if category is not None else None,
+        "category_name_en": category.name_en if category is not None else None,
+        "category_name_zh": category.name_zh if category is not None else None,
         "priority": case.priority,
         "department_id": case.department_id,
         "source": case.source,
@@ -50,17 +46,8 @@ def payload(
     }
 
 
-def announce(
-    db_session: Session,
-    case: Case,
-    *,
-    kind: str,
-    status_from: str | None = None,
-    category: str | None = None,
-) -> None:
+def announce(db_session: Session, case: Case, *, kind: str, status_from: str | None = None) -> None:
     """Tell live pages about this change of ``case`` once the transaction commits."""
     events.publish_after_commit(
-        db_session,
-        TOPIC,
-        payload(case, kind=kind, status_from=status_from, category=category),
+        db_session, TOPIC, payload(case, kind=kind, status_from=status_from)
     )

@@ -20,7 +20,8 @@ from cityos.cases import service as cases_service
 from cityos.db import utcnow
 from cityos.deps import ActorDep, SessionDep, SettingsDep, require_role
 from cityos.ops import service
-from cityos.ops.schemas import DispatchIn, NoteIn, alert_dict
+from cityos.ops.schemas import DispatchIn, NoteIn
+from cityos.sensing import service as sensing_service
 
 CACHE_STATE = "ops_cache"
 
@@ -131,7 +132,7 @@ def series(
 @router.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (once)")
 def acknowledge(db: SessionDep, user: Operator, actor: ActorDep, alert_id: Id) -> dict[str, Any]:
     alert = service.acknowledge(db, alert_id=alert_id, user_id=user.id, actor=actor)
-    return alert_dict(alert)
+    return sensing_service.alert_dict(alert)  # as the sensing API shows it
 
 
 @router.post("/dispatch", status_code=201, summary="Open a case from an alert or the map")

@@ -7,11 +7,7 @@ checked here: a database id is a whole number from 1 to 2**31 - 1 (422 naming th
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
-
-from cityos.sensing.service import Alert
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 
@@ -39,24 +35,3 @@ class NoteIn(BaseModel):
     target_type: str | None = None
     target_ref: str | int | None = None
     text: str | None = None
-
-
-def alert_dict(alert: Alert) -> dict[str, Any]:
-    """An alert as the sensing API shows it."""
-    return {
-        "id": alert.id,
-        "rule_id": alert.rule_id,
-        "datastream_id": alert.datastream_id,
-        "state": str(alert.state),
-        "severity": str(alert.severity),
-        "message": alert.message,
-        "started_at": alert.started_at.isoformat(),
-        "ended_at": alert.ended_at.isoformat() if alert.ended_at else None,
-        "lon": alert.lon,
-        "lat": alert.lat,
-        "grid_code": alert.grid_code,
-        "district_code": alert.district_code,
-        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
-        "acknowledged_by": alert.acknowledged_by,
-        "case_id": alert.case_id,
-    }

@@ -60,6 +60,7 @@ from cityos.sensing.rules import (
     list_rules,
     update_rule,
 )
+from cityos.sensing.schemas import alert_dict
 
 __all__ = [
     "Alert",
@@ -74,6 +75,7 @@ __all__ = [
     "acknowledge",
     "active_alert_points",
     "alert_board",
+    "alert_dict",
     "area_aggregate",
     "as_geojson",
     "assessment_metrics",
