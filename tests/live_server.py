@@ -24,6 +24,15 @@ from tests.conftest import need_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# How many pixels the canvas under `selector` has painted (a chart or map drew something)
+PAINTED = """(selector) => {
+  const canvas = document.querySelector(selector + ' canvas');
+  if (!canvas || !canvas.width || !canvas.height) return 0;
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted += 1;
+  return painted;
+}"""
 
 
 def need_chromium() -> None:

@@ -17,19 +17,11 @@ from cityos.auth import service as auth_service
 from tests.assessment.conftest import ACTOR, AssessFixture
 from tests.conftest import PASSWORD
 from tests.geo.conftest import CityFixture
-from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, live_server, need_chromium
+from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, PAINTED, live_server, need_chromium
 
 pytestmark = pytest.mark.browser
 ANALYST = "analyst@example.org"
 # Pixels of a chart's canvas that are not blank (the canvas is 0 × 0 before it draws).
-PAINTED = """(selector) => {
-  const canvas = document.querySelector(selector + ' canvas');
-  if (!canvas || !canvas.width || !canvas.height) return 0;
-  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  let painted = 0;
-  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted += 1;
-  return painted;
-}"""
 
 
 @dataclass(frozen=True)

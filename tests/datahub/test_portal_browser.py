@@ -13,19 +13,11 @@ from sqlalchemy import Engine
 from tests import live_server as live
 from tests.datahub.conftest import MakeDataset
 from tests.datahub.portal_support import STATION_ROWS, STATIONS
-from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, need_chromium
+from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, PAINTED, need_chromium
 
 pytestmark = pytest.mark.browser
 
 # Pixels of a chart's canvas that are not blank (the canvas is 0 × 0 before it draws).
-PAINTED = """(selector) => {
-  const canvas = document.querySelector(selector + ' canvas');
-  if (!canvas || !canvas.width || !canvas.height) return 0;
-  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  let painted = 0;
-  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted += 1;
-  return painted;
-}"""
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from tests import live_server as live
 from tests.cases.conftest import EAST_NORTH_POINT, WEST_POINT, CatalogFixture, services
 from tests.conftest import PASSWORD
 from tests.geo.conftest import EQUATOR, MIDDLE, SOUTH, WEST, box, city
-from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, need_chromium
+from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, PAINTED, need_chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -50,14 +50,6 @@ ACTOR = Actor.system("test")
 POLICY = cases_service.CasePolicy(base_url="http://testserver")
 OPERATOR = "operator@example.org"
 LIVE_WAIT = 10_000  # ms: an event reaches the screen within a second; leave room for CI
-PAINTED = """(selector) => {
-  const canvas = document.querySelector(selector + ' canvas');
-  if (!canvas || !canvas.width || !canvas.height) return 0;
-  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  let painted = 0;
-  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted += 1;
-  return painted;
-}"""
 CHARTS = ("cases_per_hour", "top_categories", "sla_by_department", "sensor_trend")
 CELL = "TC-W-S-1"  # the west half of sub-district TC-W-S (WEST_POINT is in it)
 CELL_NAME = "网格<b>一</b>"  # markup in a name must show as text

@@ -15,19 +15,10 @@ from cityos.sensing.readings import Reading
 from cityos.sensing.simulate import Member, Simulator
 from cityos.sensing.store import store_readings
 from tests import live_server as live
-from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, need_chromium
+from tests.live_server import CHROMIUM, CHROMIUM_FLAGS, PAINTED, need_chromium
 from tests.sensing.sim_support import seed_fleet
 
 pytestmark = pytest.mark.browser
-
-PAINTED = """(selector) => {
-  const canvas = document.querySelector(selector + ' canvas');
-  if (!canvas || !canvas.width || !canvas.height) return 0;
-  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  let painted = 0;
-  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted += 1;
-  return painted;
-}"""
 
 
 def history(members: list[Member], hours: int) -> list[Reading]:

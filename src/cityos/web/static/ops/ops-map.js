@@ -82,20 +82,7 @@
   }
 
   // --- sensors ----------------------------------------------------------------------------
-  function colour(share) {
-    var stops = [
-      [43, 138, 62],
-      [245, 159, 0],
-      [201, 42, 42],
-    ];
-    var x = Math.max(0, Math.min(1, share)) * 2;
-    var i = Math.min(1, Math.floor(x));
-    var f = x - i;
-    var rgb = stops[i].map(function (c, k) {
-      return Math.round(c + (stops[i + 1][k] - c) * f);
-    });
-    return "rgb(" + rgb.join(",") + ")";
-  }
+  var colour = window.cityosColourScale; // static/js/colour-scale.js
 
   function sensorSpec(props) {
     return {
